@@ -1,0 +1,31 @@
+# One command each on a fresh machine: `make run` (the app on the bundled sample) and
+# `make test`. Both create .venv and install everything the first time.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU wheel first: an unpinned resolve would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/quoradesk demo
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check quoradesk tests bench scripts
+
+bench: $(STAMP)
+	$(BIN)/python bench/mine.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

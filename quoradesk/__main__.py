@@ -1,0 +1,5 @@
+import sys
+
+from quoradesk.cli import main
+
+sys.exit(main())

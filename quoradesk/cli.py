@@ -1,0 +1,356 @@
+"""The headless QuoraDesk: the same core jobs as the app, from a terminal.
+
+    quoradesk mine questions.csv --db project.sqlite     # import + encode + search (+ rerank)
+    quoradesk pairs --db project.sqlite --limit 20        # best pairs, with the matching tokens
+    quoradesk export --db project.sqlite --out pairs.csv  # pairs | groups | unique
+    quoradesk import questions.csv --db project.sqlite    # import only, with the rejected rows
+    quoradesk runs --db project.sqlite                    # every run, its status and timings
+    quoradesk demo                                        # the bundled sample, end to end
+
+Exit codes: 0 done; 1 unexpected error; 2 bad input file or arguments; 3 model problem;
+4 project file problem; 130 interrupted (Ctrl-C): the run is saved and ``mine`` resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_MODEL, EXIT_PROJECT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample_questions.csv"
+
+
+def _err(msg: str) -> None:
+    print(f"quoradesk: {msg}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _import(store, args) -> None:
+    from .core.questions import load_questions
+
+    column = args.column
+    if column is not None and column.isdigit():
+        column = int(column) - 1  # 1-based on the command line
+    result = load_questions(
+        args.file, column=column, encoding=args.encoding, delimiter=args.delimiter, fmt=args.format
+    )
+    info = store.add_import(result)
+    det = result.detected
+    print(
+        f"Imported {args.file}: format {det.format}, encoding {det.encoding}, "
+        f"column {det.column!r}{', header' if det.has_header else ''}"
+    )
+    if info.already_imported:
+        print("  (this file was imported before: nothing new added)")
+    else:
+        print(f"  {result.summary()}; {info.new_questions} new questions in the project")
+    if result.rejected:
+        shown = result.rejected[: args.show_rejected]
+        for r in shown:
+            print(f"  rejected line {r.line}: {r.reason}")
+        more = len(result.rejected) - len(shown)
+        if more > 0:
+            print(f"  ... and {more} more (quoradesk import --show-rejected N lists them)")
+    return info
+
+
+def cmd_import(args) -> int:
+    from .core.store import Store
+
+    with Store(args.db) as store:
+        _import(store, args)
+        print(f"Project {args.db}: {store.question_count()} questions")
+    return EXIT_OK
+
+
+def cmd_mine(args) -> int:
+    from tqdm import tqdm
+
+    from .core import models
+    from .core.mining import MiningJob, MiningParams
+    from .core.store import Store
+
+    reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
+    params = MiningParams(
+        top_k=args.top_k, min_score=args.min_score, rerank_top=args.rerank_top,
+        batch_size=args.batch_size,
+    )
+    with Store(args.db) as store:
+        if args.file:
+            _import(store, args)
+        job = MiningJob(
+            store, sparse_model=args.model, reranker=reranker, params=params,
+            device=args.device, resume=not args.new_run,
+        )
+        print(f"SPLADE model: {models.describe(job.sparse_model_path)}  device: {job.device}")
+        if reranker is None:
+            print("Reranker: none (no CrossEncoder available): pairs keep their sparse scores")
+        else:
+            print(f"Reranker: {models.describe(reranker)}")
+        # First Ctrl-C asks the job to stop at the next batch; a second one aborts at once
+        # (the last committed batch is kept either way).
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum, frame):
+            job.cancel()
+            signal.signal(signal.SIGINT, previous)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        bars: dict = {}
+        try:
+            for ev in job.run():
+                if job.resumed and not bars:
+                    print(f"Resuming run {ev.run_id}")
+                if ev.stage in ("done", "cancelled"):
+                    break
+                bar = bars.get(ev.stage)
+                if bar is None:
+                    for other in bars.values():
+                        other.close()
+                    bar = bars[ev.stage] = tqdm(
+                        total=ev.total, desc=ev.stage.ljust(7), unit="q" if ev.stage != "rerank" else "pair",
+                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
+                    )
+                bar.n = ev.done
+                bar.refresh()
+        except KeyboardInterrupt:
+            job.cancel()
+        finally:
+            for bar in bars.values():
+                bar.close()
+            signal.signal(signal.SIGINT, previous)
+        run = store.get_run(job.run_record.id)
+        if run.status != "done":
+            print(
+                f"Run {run.id} stopped during {run.stage}; its finished work is saved. "
+                f"Run the same command again to resume."
+            )
+            return EXIT_INTERRUPTED
+        n = store.count_pairs(run.id)
+        times = _format_timings(run.timings)
+        print(f"Run {run.id} done: {run.question_count} questions, {n} candidate pairs ({times})")
+        if run.note:
+            print(f"Note: {run.note}")
+        _print_pairs(store, run.id, args.show, None, explain=False, encoder=None)
+    return EXIT_OK
+
+
+def _format_timings(timings: dict) -> str:
+    stages = [s for s in ("encode", "search", "rerank") if s in timings]
+    return ", ".join(f"{s} {timings[s]:.1f}s" for s in stages)
+
+
+def _pick_run(store, run_id):
+    run = store.get_run(run_id) if run_id else store.latest_run("done")
+    if run is None:
+        raise LookupError("No finished run in this project yet: run 'quoradesk mine' first")
+    return run
+
+
+def _print_pairs(store, run_id, limit, min_score, *, explain, encoder, key=None) -> None:
+    from .core.explain import explain_pair
+
+    pairs = store.top_pairs(run_id, limit=limit, min_score=min_score)
+    if not pairs:
+        print("No pairs above the threshold.")
+        return
+    vectors = None
+    if explain:
+        ids = sorted({p.a for p in pairs} | {p.b for p in pairs})
+        matrix = store.load_encodings(key, ids, dim=encoder.get_embedding_dimension())
+        vectors = {q: matrix[i] for i, q in enumerate(ids)}
+    for i, p in enumerate(pairs, start=1):
+        scores = f"sparse {p.sparse_score:.2f}"
+        if p.rerank_score is not None:
+            scores = f"rerank {p.rerank_score:.3f}  " + scores
+        label = f"  [{p.label}]" if p.label else ""
+        print(f"{i:>3}. {scores}{label}\n     A: {p.text_a}\n     B: {p.text_b}")
+        if vectors is not None:
+            tokens = explain_pair(encoder, vectors[p.a], vectors[p.b], top_k=6)
+            print("     matched on: " + ", ".join(f"{t} {w:.2f}" for t, w in tokens))
+
+
+def cmd_pairs(args) -> int:
+    from .core import models
+    from .core.store import Store
+
+    with Store(args.db, create=False) as store:
+        run = _pick_run(store, args.run)
+        encoder = key = None
+        if not args.no_explain:
+            path = _model_path_for_run(run, args.model)
+            encoder = models.load_sparse_encoder(path, "cpu")
+            key = run.sparse_model_key
+        print(f"Run {run.id}: {run.sparse_model}, reranker {run.reranker or 'none'}")
+        _print_pairs(store, run.id, args.limit, args.min_score, explain=not args.no_explain,
+                     encoder=encoder, key=key)
+    return EXIT_OK
+
+
+def _model_path_for_run(run, override):
+    from .core import models
+
+    if override:
+        return Path(override)
+    for candidate in (models.SHIPPED_SPARSE, models.base_splade_path(), Path(run.sparse_model)):
+        if candidate is not None and Path(candidate).is_dir() and models.model_key(candidate) == run.sparse_model_key:
+            return Path(candidate)
+    raise LookupError(
+        f"The run's SPLADE model ({run.sparse_model}) is not found here; pass --model DIR to explain"
+    )
+
+
+def cmd_export(args) -> int:
+    from .core import export
+    from .core.store import Store
+
+    with Store(args.db, create=False) as store:
+        run = _pick_run(store, args.run)
+        threshold = args.min_score
+        if args.what == "pairs":
+            n = export.export_pairs(store, run.id, args.out, min_score=threshold)
+        else:
+            if threshold is None:
+                raise ValueError("--min-score is needed for groups and unique exports")
+            fn = export.export_groups if args.what == "groups" else export.export_unique
+            n = fn(store, run.id, args.out, threshold)
+    print(f"Wrote {n} rows to {args.out}")
+    return EXIT_OK
+
+
+def cmd_runs(args) -> int:
+    from .core.store import Store
+
+    with Store(args.db, create=False) as store:
+        for run in store.runs():
+            times = _format_timings(run.timings)
+            print(
+                f"run {run.id}: {run.status:<9} stage {run.stage:<7} {run.question_count} questions, "
+                f"{store.count_pairs(run.id)} pairs, model {run.sparse_model}, "
+                f"reranker {run.reranker or 'none'}, {run.params}  [{times}]"
+            )
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    db = Path(args.db) if args.db else _data_dir() / "sample.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Mining the bundled sample ({SAMPLE.name}) into {db}")
+    ns = build_parser().parse_args(["mine", str(SAMPLE), "--db", str(db), "--show", str(args.show)])
+    return cmd_mine(ns)
+
+
+def _data_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "quoradesk"
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="quoradesk", description="Find duplicate questions, offline.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def import_opts(sp, required):
+        if required:
+            sp.add_argument("file", help="CSV, TSV, TXT, JSONL or Quora/Kaggle pair file")
+        else:
+            sp.add_argument("file", nargs="?", help="question file to import first (optional)")
+        sp.add_argument("--db", required=True, help="the project file (.sqlite), created if new")
+        sp.add_argument("--column", help="question column: header name or 1-based number")
+        sp.add_argument("--encoding", help="file encoding (detected when left out)")
+        sp.add_argument("--delimiter", help="field delimiter (detected when left out)")
+        sp.add_argument("--format", choices=["csv", "tsv", "txt", "jsonl", "quora-pairs", "quora-split"])
+        sp.add_argument("--show-rejected", type=int, default=10, metavar="N")
+
+    sp = sub.add_parser("import", help="import a question file into a project")
+    import_opts(sp, True)
+    sp.set_defaults(func=cmd_import)
+
+    sp = sub.add_parser("mine", help="find duplicate pairs (imports FILE first if given)")
+    import_opts(sp, False)
+    sp.add_argument("--model", help="SPLADE model folder (default: the shipped one)")
+    sp.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one, if any)")
+    sp.add_argument("--no-rerank", action="store_true", help="keep sparse scores only")
+    sp.add_argument("--top-k", type=_positive_int, default=10, help="neighbours per question")
+    sp.add_argument("--min-score", type=float, default=0.0, help="sparse score floor")
+    sp.add_argument("--rerank-top", type=_positive_int, default=3, help="rerank each question's top N")
+    sp.add_argument("--batch-size", type=_positive_int, default=32)
+    sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    sp.add_argument("--new-run", action="store_true", help="start afresh instead of resuming")
+    sp.add_argument("--show", type=int, default=10, help="pairs to print at the end")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_mine)
+
+    sp = sub.add_parser("pairs", help="print the best pairs of a run")
+    sp.add_argument("--db", required=True)
+    sp.add_argument("--run", type=int, help="run id (default: the latest finished)")
+    sp.add_argument("--limit", type=int, default=20)
+    sp.add_argument("--min-score", type=float)
+    sp.add_argument("--no-explain", action="store_true", help="skip the matching tokens")
+    sp.add_argument("--model", help="SPLADE folder for explanations (default: the run's)")
+    sp.set_defaults(func=cmd_pairs)
+
+    sp = sub.add_parser("export", help="write pairs, groups or de-duplicated questions to CSV")
+    sp.add_argument("--db", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--what", choices=["pairs", "groups", "unique"], default="pairs")
+    sp.add_argument("--run", type=int)
+    sp.add_argument("--min-score", type=float, help="threshold on the pair score")
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("runs", help="list the project's runs")
+    sp.add_argument("--db", required=True)
+    sp.set_defaults(func=cmd_runs)
+
+    sp = sub.add_parser("demo", help="mine the bundled sample file")
+    sp.add_argument("--db", help="project file (default: in the user data folder)")
+    sp.add_argument("--show", type=int, default=10)
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .core.models import ModelError
+    from .core.questions import ImportError_
+    from .core.store import ProjectError
+
+    try:
+        return args.func(args)
+    except ImportError_ as exc:
+        _err(str(exc))
+        return EXIT_INPUT
+    except ModelError as exc:
+        _err(str(exc))
+        return EXIT_MODEL
+    except ProjectError as exc:
+        _err(str(exc))
+        return EXIT_PROJECT
+    except (LookupError, ValueError) as exc:
+        _err(str(exc))
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted; finished work is saved")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        _err(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

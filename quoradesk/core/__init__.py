@@ -1,0 +1,1 @@
+"""The Qt-free core: import, models, index, mining, store, groups, explain, training."""

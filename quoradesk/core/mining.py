@@ -1,0 +1,250 @@
+"""The mining pipeline: encode -> candidate search -> CrossEncoder rerank -> stored pairs.
+
+A job is a generator of :class:`Progress` events (napari's ``thread_worker`` pattern): the CLI
+draws them as progress bars, the GUI forwards them as signals from a worker thread. Cancel
+with :meth:`MiningJob.cancel` from any thread; the job stops at the next batch boundary.
+
+Usage::
+
+    from quoradesk.core.mining import MiningJob, MiningParams
+
+    job = MiningJob(store, sparse_model=path, reranker=None, params=MiningParams(top_k=10))
+    for event in job.run():
+        print(event.stage, event.done, event.total, event.eta)
+    print(job.run_record.status)            # done | cancelled
+
+Every finished batch is committed (encodings chunk by chunk, the candidate pairs in one
+transaction, rerank scores chunk by chunk), so a crashed or cancelled job resumes where it
+stopped: a new job with the same models and parameters finds the unfinished run and
+continues it. Chunks are fixed by question id, so a resumed run encodes exactly the same
+batches as an uninterrupted one and gets exactly the same vectors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import models
+from .encode import encode_csr
+from .index import SparseIndex, canonical_pairs
+from .store import Run, Store
+
+
+@dataclass(frozen=True)
+class MiningParams:
+    top_k: int = 10  # neighbours kept per question
+    min_score: float = 0.0  # sparse dot-product floor for a candidate
+    rerank_top: int = 3  # rerank a pair when it is in one question's top `rerank_top`
+    batch_size: int = 32  # encoder / reranker batch
+    chunk_size: int = 256  # questions per committed encoding chunk
+
+    def key(self) -> dict:
+        """What defines a run's result (batch size does not)."""
+        d = asdict(self)
+        d.pop("batch_size")
+        return d
+
+
+@dataclass
+class Progress:
+    stage: str  # encode | search | rerank | done | cancelled
+    done: int
+    total: int
+    elapsed: float  # seconds in this stage, this session
+    rate: float  # items per second in this stage, this session
+    eta: float | None  # seconds left in this stage
+    run_id: int
+    message: str = ""
+
+
+class MiningJob:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sparse_model: str | Path | None = None,
+        reranker: str | Path | None = None,
+        params: MiningParams | None = None,
+        device: str = "auto",
+        resume: bool = True,
+    ):
+        self.store = store
+        self.sparse_model_path = Path(sparse_model) if sparse_model else models.default_sparse_model_path()
+        self.reranker_path = Path(reranker) if reranker else None
+        self.params = params or MiningParams()
+        self.device = models.pick_device(device)
+        self.resume = resume
+        self._cancel = threading.Event()
+        self._encoder = None
+        self._reranker = None
+        # Check the folders before any run record is written.
+        models.check_model_dir(self.sparse_model_path, "SPLADE model")
+        if self.reranker_path is not None:
+            models.check_model_dir(self.reranker_path, "CrossEncoder model")
+        self.sparse_key = models.model_key(self.sparse_model_path)
+        self.reranker_key = models.model_key(self.reranker_path) if self.reranker_path else None
+        self.run_record: Run | None = None
+        self.resumed = False
+
+    # ------------------------------------------------------------ control
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _open_run(self) -> Run:
+        if self.store.question_count() == 0:
+            raise ValueError("The project has no questions: import a file first")
+        run = None
+        if self.resume:
+            run = self.store.find_resumable_run(self.sparse_key, self.reranker_key, self.params.key())
+        if run is not None:
+            self.resumed = True
+            self.store.update_run(run.id, status="running", error=None)
+            return self.store.get_run(run.id)
+        note = "" if self.reranker_path else "no reranking: no CrossEncoder given; scores are sparse dot products"
+        return self.store.create_run(
+            sparse_model=models.describe(self.sparse_model_path),
+            sparse_model_key=self.sparse_key,
+            reranker=models.describe(self.reranker_path) if self.reranker_path else None,
+            reranker_key=self.reranker_key,
+            params=self.params.key(),
+            device=self.device,
+            note=note,
+        )
+
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = models.load_sparse_encoder(self.sparse_model_path, self.device)
+        return self._encoder
+
+    def reranker(self):
+        if self._reranker is None and self.reranker_path is not None:
+            self._reranker = models.load_cross_encoder(self.reranker_path, self.device)
+        return self._reranker
+
+    # ------------------------------------------------------------ the pipeline
+
+    def run(self) -> Iterator[Progress]:
+        run = self._open_run()
+        self.run_record = run
+        order = ["encode", "search", "rerank"]
+        stages = {"encode": self._encode, "search": self._search, "rerank": self._rerank}
+        stopped_in = None
+        try:
+            for stage in order[order.index(run.stage) if run.stage in order else len(order):]:
+                t0 = time.perf_counter()
+                finished = yield from stages[stage](run)
+                timings = self.store.get_run(run.id).timings
+                timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+                self.store.update_run(run.id, timings=timings)
+                if not finished:
+                    stopped_in = stage
+                    break
+            if stopped_in:
+                self.store.update_run(run.id, status="cancelled")
+            else:
+                self.store.update_run(run.id, status="done", stage="done", finished=time.time())
+        except GeneratorExit:
+            # The consumer dropped us mid-stage (e.g. Ctrl-C in the CLI): leave it resumable.
+            self.store.update_run(run.id, status="cancelled")
+            raise
+        except BaseException as exc:
+            self.store.update_run(
+                run.id, status="failed", error="".join(traceback.format_exception_only(exc)).strip()
+            )
+            raise
+        self.run_record = self.store.get_run(run.id)
+        if stopped_in:
+            yield Progress("cancelled", 0, 0, 0.0, 0.0, None, run.id, f"stopped during {stopped_in}")
+        else:
+            n = self.store.count_pairs(run.id)
+            yield Progress("done", n, n, 0.0, 0.0, 0.0, run.id, f"{n} candidate pairs")
+
+    def _progress(self, stage, done, total, started, done_at_start, run_id, message=""):
+        elapsed = time.perf_counter() - started
+        rate = (done - done_at_start) / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        return Progress(stage, done, total, elapsed, rate, eta, run_id, message)
+
+    def _encode(self, run: Run):
+        ids = self.store.question_ids(run.max_question_id)
+        missing = set(self.store.missing_encodings(self.sparse_key, ids).tolist())
+        total = len(ids)
+        done = total - len(missing)
+        started, at_start = time.perf_counter(), done
+        yield self._progress("encode", done, total, started, at_start, run.id)
+        size = self.params.chunk_size
+        for lo in range(0, total, size):
+            chunk = ids[lo : lo + size]
+            if not any(int(q) in missing for q in chunk):
+                continue
+            if self.cancelled:
+                return False
+            texts = self.store.texts(chunk)
+            matrix = encode_csr(self.encoder(), texts, self.params.batch_size)
+            self.store.save_encodings(self.sparse_key, chunk, matrix)
+            done += len(chunk)
+            yield self._progress("encode", done, total, started, at_start, run.id)
+        self.store.update_run(run.id, stage="search")
+        return True
+
+    def _search(self, run: Run):
+        ids = self.store.question_ids(run.max_question_id)
+        matrix = self.store.load_encodings(self.sparse_key, ids)
+        index = SparseIndex(matrix)
+        started = time.perf_counter()
+        parts = []
+        yield self._progress("search", 0, index.n, started, 0, run.id)
+        for start, stop in index.chunks():
+            if self.cancelled:
+                return False
+            parts.append(index.neighbours(start, stop, self.params.top_k, self.params.min_score))
+            yield self._progress("search", stop, index.n, started, 0, run.id)
+        if parts:
+            rows, cols, vals, ranks = (np.concatenate(x) for x in zip(*parts, strict=True))
+            a, b, s, r = canonical_pairs(rows, cols, vals, ranks, index.n)
+        else:
+            a = b = r = np.zeros(0, np.int64)
+            s = np.zeros(0, np.float32)
+        next_stage = "rerank" if self.reranker_path else "done"
+        self.store.replace_pairs(run.id, ids[a], ids[b], s, r, stage=next_stage)
+        return True
+
+    def _rerank(self, run: Run):
+        if self.reranker_path is None:
+            return True
+        max_rank = self.params.rerank_top
+        total = self.store.count_pairs(run.id, max_rank=max_rank)
+        done = self.store.count_pairs(run.id, max_rank=max_rank, reranked=True)
+        started, at_start = time.perf_counter(), done
+        yield self._progress("rerank", done, total, started, at_start, run.id)
+        while True:
+            if self.cancelled:
+                return False
+            batch = self.store.pairs_to_rerank(run.id, max_rank, self.params.chunk_size)
+            if not batch:
+                break
+            texts_a = self.store.texts([a for a, _ in batch])
+            texts_b = self.store.texts([b for _, b in batch])
+            scores = self.reranker().predict(
+                list(zip(texts_a, texts_b, strict=True)),
+                batch_size=self.params.batch_size, show_progress_bar=False,
+            )
+            self.store.set_rerank_scores(
+                run.id, [(a, b, float(s)) for (a, b), s in zip(batch, scores, strict=True)]
+            )
+            done += len(batch)
+            yield self._progress("rerank", done, total, started, at_start, run.id)
+        self.store.update_run(run.id, stage="done")
+        return True

