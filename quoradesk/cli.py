@@ -77,7 +77,7 @@ def cmd_mine(args) -> int:
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(
         top_k=args.top_k, min_score=args.min_score, rerank_top=args.rerank_top,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, chunk_size=args.chunk_size,
     )
     with Store(args.db) as store:
         if args.file:
@@ -283,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-score", type=float, default=0.0, help="sparse score floor")
     sp.add_argument("--rerank-top", type=_positive_int, default=3, help="rerank each question's top N")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
+    sp.add_argument("--chunk-size", type=_positive_int, default=256,
+                    help="questions encoded per saved chunk (work lost to a crash at most)")
     sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     sp.add_argument("--new-run", action="store_true", help="start afresh instead of resuming")
     sp.add_argument("--show", type=int, default=10, help="pairs to print at the end")

@@ -77,6 +77,7 @@ class Detection:
     has_header: bool = False
     column: str | int | None = None  # header name, or 0-based index without a header
     columns: list[str] = field(default_factory=list)  # the header (or "column 1".. names)
+    damaged_lines: list[int] = field(default_factory=list)  # bad bytes replaced by U+FFFD
 
 
 @dataclass
@@ -110,10 +111,15 @@ class ImportResult:
         return sum(r.entries for r in self.rejected)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.rows_total} rows read: {self.accepted} questions, "
             f"{self.merged} merged as exact duplicates, {len(self.rejected)} rows rejected"
         )
+        damaged = self.detected.damaged_lines
+        if damaged:
+            lines = ", ".join(map(str, damaged[:5])) + (", ..." if len(damaged) > 5 else "")
+            text += f"; {len(damaged)} lines had invalid {self.detected.encoding} bytes, kept with \ufffd (lines {lines})"
+        return text
 
 
 def normalise(text: str) -> str:
@@ -146,36 +152,63 @@ def _looks_binary(data: bytes) -> bool:
     return ctrl > len(head) // 20 + 1
 
 
-def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
-    """Decode file bytes; returns (text, encoding used). Raises ImportError_ when impossible."""
+def _damaged_utf8_lines(data: bytes) -> tuple[int, list[int]]:
+    """(lines with non-ASCII bytes, line numbers among them that are not valid UTF-8)."""
+    non_ascii, damaged = 0, []
+    for lineno, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        non_ascii += 1
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            damaged.append(lineno)
+    return non_ascii, damaged
+
+
+def decode(data: bytes, encoding: str | None = None) -> tuple[str, str, list[int]]:
+    """Decode file bytes; returns (text, encoding used, lines whose bad bytes were replaced).
+
+    A UTF-8 file with a few damaged lines (truncated multi-byte sequences, as in the Quora
+    release) stays UTF-8: those bytes become U+FFFD and the lines are reported, rather than
+    re-reading the whole file in a legacy code page and garbling every good line.
+    """
     if encoding:
         try:
-            return data.decode(encoding), encoding
+            return data.decode(encoding), encoding, []
         except (LookupError, UnicodeDecodeError) as exc:
             raise ImportError_(f"The file is not valid {encoding}: {exc}") from exc
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        data = data[3:]
+        non_ascii, damaged = _damaged_utf8_lines(data)
+        return data.decode("utf-8", errors="replace"), "utf-8-sig", damaged
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode("utf-16"), "utf-16"
+            return data.decode("utf-16"), "utf-16", []
         except UnicodeDecodeError as exc:
             raise ImportError_(f"The file claims UTF-16 but does not decode: {exc}") from exc
     try:
-        return data.decode("utf-8"), "utf-8"
+        return data.decode("utf-8"), "utf-8", []
     except UnicodeDecodeError:
         pass
+    non_ascii, damaged = _damaged_utf8_lines(data)
+    if len(damaged) * 2 <= non_ascii:  # mostly valid UTF-8: damage, not another encoding
+        return data.decode("utf-8", errors="replace"), "utf-8", damaged
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[: 4 * 1024 * 1024]).best()
-    if best is not None:
+    single_byte = best is not None and best.encoding.startswith(("cp125", "latin", "iso8859"))
+    if best is None or single_byte:
+        pass  # the Western single-byte family: cp1252 below is the likeliest of them
+    elif best.encoding not in ("utf_8", "utf-8"):
         try:
-            return data.decode(best.encoding), best.encoding
+            return data.decode(best.encoding), best.encoding, []
         except (LookupError, UnicodeDecodeError):
             pass
     # cp1252 is the commonest non-UTF-8 encoding of question exports; latin-1 never fails.
     for enc in ("cp1252", "latin-1"):
         try:
-            return data.decode(enc), enc
+            return data.decode(enc), enc, []
         except UnicodeDecodeError:
             continue
     raise ImportError_("Could not work out the file's text encoding")  # pragma: no cover
@@ -198,7 +231,8 @@ def _guess_format(path: Path, text: str) -> tuple[str, str | None]:
             if tuple(cells) == header:
                 return "quora-pairs", delim
     lines = [ln for ln in sample.split("\n")[:50] if ln.strip()]
-    if lines and all(_is_split_line(ln) for ln in lines[: min(20, len(lines))]):
+    # A few broken rows must not hide the format (they are rejected one by one later).
+    if lines and sum(_is_split_line(ln) for ln in lines) >= 0.9 * len(lines):
         return "quora-split", "\t"
     if ext == ".txt":
         return "txt", None
@@ -483,7 +517,7 @@ def load_questions(
         raise ImportError_(
             f"{path.name} looks like a binary file, not text (CSV, TSV, TXT or JSONL expected)"
         )
-    text, used_encoding = decode(data, encoding)
+    text, used_encoding, damaged = decode(data, encoding)
     if fmt is not None and fmt not in FORMATS:
         raise ImportError_(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     guessed_fmt, guessed_delim = _guess_format(path, text)
@@ -492,7 +526,7 @@ def load_questions(
         delimiter = guessed_delim if fmt == guessed_fmt else {"tsv": "\t", "csv": ","}.get(fmt)
         if fmt in ("quora-split",):
             delimiter = "\t"
-    det = Detection(format=fmt, encoding=used_encoding, delimiter=delimiter)
+    det = Detection(format=fmt, encoding=used_encoding, delimiter=delimiter, damaged_lines=damaged)
     col = _Collector()
     pairs: list[LabelledPair] = []
     preview: list[list[str]] = []

@@ -107,8 +107,14 @@ class Store:
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
         self._check_file(create)
+        existed = self.path.exists()
         try:
             conn = sqlite3.connect(str(self.path), timeout=10)
+            conn.execute("PRAGMA schema_version").fetchone()  # opens (or creates) the file now
+        except sqlite3.OperationalError as exc:
+            what = "open" if existed else "create"
+            raise ProjectError(f"Cannot {what} the project file {self.path}: {exc}") from exc
+        try:
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 10000")
             self._check_or_create_schema()

@@ -1,0 +1,97 @@
+"""The headless CLI: the sample end to end, and exit codes that mean something."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from quoradesk.cli import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_PROJECT, SAMPLE, main
+from quoradesk.core.store import Store
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "quoradesk", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("cli") / "sample.sqlite"
+    done = run_cli("mine", SAMPLE, "--db", db, "--quiet", "--show", "5")
+    assert done.returncode == EXIT_OK, done.stderr
+    return db, done.stdout
+
+
+def test_mine_sample_end_to_end(sample_db):
+    db, out = sample_db
+    assert "233 questions" in out and "candidate pairs" in out
+    with Store(db) as store:
+        run = store.latest_run("done")
+        top = store.top_pairs(run.id, limit=20)
+    groups = {}
+    with open(SAMPLE, newline="") as fh:
+        for row in csv.DictReader(fh):
+            groups[row["question"]] = row["paraphrase_group"]
+    same = sum(bool(groups[p.text_a]) and groups[p.text_a] == groups[p.text_b] for p in top)
+    print(f"{same} of the top 20 pairs are paraphrases")
+    assert same >= 14  # measured 16 of 20 with the untuned BERT-tiny SPLADE
+
+
+def test_pairs_explains_and_export_writes(sample_db, tmp_path):
+    db, _ = sample_db
+    out = run_cli("pairs", "--db", db, "--limit", "3")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert out.stdout.count("matched on:") == 3
+    target = tmp_path / "groups.csv"
+    exp = run_cli("export", "--db", db, "--out", target, "--what", "groups", "--min-score", "15")
+    assert exp.returncode == EXIT_OK and target.exists()
+    assert main(["runs", "--db", str(db)]) == EXIT_OK
+
+
+def test_bad_inputs_give_clear_messages_and_codes(tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    db = tmp_path / "p.sqlite"
+    assert main(["mine", str(empty), "--db", str(db)]) == EXIT_INPUT
+    assert "is empty" in capsys.readouterr().err
+    assert not db.exists() or Store(db).question_count() == 0  # no partial garbage
+
+    assert main(["mine", str(tmp_path / "nope.csv"), "--db", str(db)]) == EXIT_INPUT
+    assert "No such file" in capsys.readouterr().err
+
+    bad_db = tmp_path / "bad.sqlite"
+    bad_db.write_bytes(b"junk" * 100)
+    assert main(["mine", str(SAMPLE), "--db", str(bad_db)]) == EXIT_PROJECT
+    assert "not a QuoraDesk project" in capsys.readouterr().err
+    assert bad_db.read_bytes() == b"junk" * 100
+
+    assert main(["mine", str(SAMPLE), "--db", str(db), "--model", str(tmp_path / "m")]) == EXIT_MODEL
+    assert "SPLADE model folder not found" in capsys.readouterr().err
+
+    assert main(["pairs", "--db", str(tmp_path / "absent.sqlite")]) == EXIT_PROJECT
+
+
+def test_half_written_model_fails_before_any_run_is_recorded(tmp_path, splade_path, capsys):
+    broken = tmp_path / "m"
+    shutil.copytree(splade_path, broken)
+    w = broken / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:1000])
+    db = tmp_path / "p.sqlite"
+    assert main(["mine", str(SAMPLE), "--db", str(db), "--model", str(broken)]) == EXIT_MODEL
+    assert "truncated" in capsys.readouterr().err
+    with Store(db) as store:
+        assert store.runs() == []  # nothing half-done to resume or clean up
+
+
+def test_single_question_file_mines_to_no_pairs(tmp_path, capsys):
+    one = tmp_path / "one.txt"
+    one.write_text("Is this the only question?\n")
+    db = tmp_path / "p.sqlite"
+    assert main(["mine", str(one), "--db", str(db), "--quiet"]) == EXIT_OK
+    assert "0 candidate pairs" in capsys.readouterr().out

@@ -1,0 +1,90 @@
+"""Groups, explanations and exports on a real mined sample."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from quoradesk.core.explain import explain_pair
+from quoradesk.core.export import export_groups, export_pairs, export_unique, safe_cell
+from quoradesk.core.groups import duplicate_groups
+from quoradesk.core.mining import MiningJob, MiningParams
+from quoradesk.core.questions import load_questions
+from quoradesk.core.store import Store
+
+SAMPLE_ROWS = [
+    "question",
+    "How do I learn Python quickly?",
+    "What is the fastest way to learn Python?",
+    "How can I learn Python programming fast?",
+    "Why is the sky blue?",
+    "What makes the sky look blue?",
+    "=HYPERLINK(\"http://example.invalid\",\"click\")",
+    "How do I bake bread at home?",
+]
+
+
+@pytest.fixture(scope="module")
+def mined(tmp_path_factory, splade_path):
+    tmp = tmp_path_factory.mktemp("g")
+    src = tmp / "q.csv"
+    with open(src, "w", newline="") as fh:
+        csv.writer(fh).writerows([[r] for r in SAMPLE_ROWS])
+    store = Store(tmp / "p.sqlite")
+    store.add_import(load_questions(src))
+    job = MiningJob(store, sparse_model=splade_path, params=MiningParams(top_k=3), device="cpu")
+    list(job.run())
+    return store, job.run_record
+
+
+def test_groups_are_connected_components_with_labels():
+    a, b = np.array([1, 2, 5, 7]), np.array([2, 3, 6, 8])
+    s = np.array([0.9, 0.8, 0.7, 0.1])
+    assert duplicate_groups(a, b, s, 0.5) == [[1, 2, 3], [5, 6]]
+    labels = {(2, 3): "rejected", (7, 8): "accepted"}
+    assert duplicate_groups(a, b, s, 0.5, labels) == [[1, 2], [5, 6], [7, 8]]
+    assert duplicate_groups(a, b, s, 0.95) == []
+
+
+def test_python_paraphrases_form_one_group(mined):
+    store, run = mined
+    from quoradesk.core.export import run_groups
+
+    groups = run_groups(store, run.id, threshold=12.0)
+    python = {1, 2, 3}
+    assert any(python <= set(g) for g in groups)
+    assert not any(python & set(g) and 7 in g for g in groups)  # bread stays apart
+
+
+def test_explanation_names_the_shared_tokens(mined, encoder):
+    store, run = mined
+    m = store.load_encodings(run.sparse_model_key, [1, 2], dim=30522)
+    tokens = explain_pair(encoder, m[0], m[1], top_k=5)
+    names = [t for t, _ in tokens]
+    assert "python" in names
+    assert all(w > 0 for _, w in tokens)
+    total = float((m[0].multiply(m[1])).sum())
+    assert sum(w for _, w in tokens) <= total + 1e-3  # parts of the real dot product
+
+
+def test_exports_round_trip_and_neutralise_formulas(mined, tmp_path):
+    store, run = mined
+    n = export_pairs(store, run.id, tmp_path / "pairs.csv")
+    with open(tmp_path / "pairs.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == n == store.count_pairs(run.id)
+    texts = {r["question_a"] for r in rows} | {r["question_b"] for r in rows}
+    assert not any(t.startswith("=") for t in texts)
+    assert "'" + SAMPLE_ROWS[6] in texts
+    export_groups(store, run.id, tmp_path / "groups.csv", threshold=12.0)
+    m = export_unique(store, run.id, tmp_path / "unique.csv", threshold=12.0)
+    assert m < store.question_count()
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_safe_cell(value):
+    assert safe_cell(value) == "'" + value
+    assert safe_cell("What is 1+1?") == "What is 1+1?"

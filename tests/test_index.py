@@ -1,0 +1,86 @@
+"""The inverted index returns exactly the brute-force top-k, on real SPLADE vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from quoradesk.core.encode import encode_csr
+from quoradesk.core.index import SparseIndex, brute_force_top_k
+from quoradesk.core.questions import load_questions
+
+
+@pytest.fixture(scope="module")
+def real_matrix(encoder, dev_tsv, tmp_path_factory):
+    lines = dev_tsv.read_text(encoding="utf-8", errors="replace").splitlines()[:250]
+    path = tmp_path_factory.mktemp("idx") / "slice.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    texts = [q.text for q in load_questions(path).questions]
+    return encode_csr(encoder, texts, batch_size=64)
+
+
+def neighbour_lists(result, n):
+    a, b, s, r = result
+    lists: dict[int, dict[int, float]] = {i: {} for i in range(n)}
+    for x, y, score in zip(a.tolist(), b.tolist(), s.tolist(), strict=True):
+        lists[x][y] = score
+        lists[y][x] = score
+    return lists
+
+
+def assert_same_top_k(got, want, matrix, top_k, tol=1e-3):
+    """Same pairs; a difference is allowed only between neighbours tied at the k-th score."""
+    dense = (matrix @ matrix.T).toarray()
+    np.fill_diagonal(dense, -np.inf)
+    got_pairs = set(zip(got[0].tolist(), got[1].tolist()))
+    want_pairs = set(zip(want[0].tolist(), want[1].tolist()))
+    for x, y in got_pairs ^ want_pairs:
+        # (x, y) belongs when either has the other in its top-k: the lower k-th score decides
+        kth = min(np.sort(dense[x])[-top_k], np.sort(dense[y])[-top_k])
+        assert abs(dense[x, y] - kth) < tol, f"pair {(x, y)} differs and is not a tie"
+    common = got_pairs & want_pairs
+    g = dict(zip(zip(got[0].tolist(), got[1].tolist()), got[2].tolist()))
+    w = dict(zip(zip(want[0].tolist(), want[1].tolist()), want[2].tolist()))
+    assert max(abs(g[p] - w[p]) for p in common) < tol
+    assert len(got_pairs ^ want_pairs) <= 0.01 * len(want_pairs)
+
+
+@pytest.mark.parametrize("top_k", [1, 5, 20])
+def test_index_equals_brute_force_on_real_vectors(real_matrix, top_k):
+    got = SparseIndex(real_matrix).all_pairs(top_k)
+    want = brute_force_top_k(real_matrix, top_k)
+    assert_same_top_k(got, want, real_matrix, top_k)
+    # every question (with any overlap) has its best neighbour in the result
+    lists = neighbour_lists(got, real_matrix.shape[0])
+    assert all(lists[i] for i in range(real_matrix.shape[0]))
+
+
+def test_small_budget_chunks_give_identical_pairs(real_matrix):
+    index = SparseIndex(real_matrix)
+    assert len(index.chunks(budget=5_000)) > 5
+    small = index.all_pairs(10, budget=5_000)
+    big = index.all_pairs(10)
+    for x, y in zip(small, big, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_min_score_floor_and_no_self_pairs(real_matrix):
+    a, b, s, r = SparseIndex(real_matrix).all_pairs(10, min_score=5.0)
+    assert len(a) and (s >= 5.0).all() and (a < b).all() and (r >= 1).all() and (r <= 10).all()
+
+
+def test_questions_without_shared_tokens_get_no_pairs():
+    m = sparse.csr_matrix(np.array([[1, 0, 0, 0], [0, 2, 0, 0], [0, 3, 0, 0], [0, 0, 0, 0]], np.float32))
+    a, b, s, r = SparseIndex(m).all_pairs(5)
+    assert list(zip(a.tolist(), b.tolist())) == [(1, 2)] and s.tolist() == [6.0]
+
+
+def test_random_matrices_match_brute_force():
+    rng = np.random.default_rng(3)
+    for trial in range(5):
+        m = sparse.random(300, 500, density=0.03, format="csr", random_state=trial, dtype=np.float32)
+        m.data = rng.random(m.nnz, dtype=np.float32) + 0.01
+        got = SparseIndex(m).all_pairs(7)
+        want = brute_force_top_k(m, 7)
+        assert_same_top_k(got, want, m, 7)
