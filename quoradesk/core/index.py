@@ -23,9 +23,9 @@ from collections.abc import Callable
 import numpy as np
 from scipy import sparse
 
-# Upper bound on the partial scores one chunk may accumulate (entries of the chunk's
-# score matrix); 12 bytes each in scipy's product plus our sort, so ~300 MB at most.
-DEFAULT_BUDGET = 24_000_000
+# Upper bound on the score entries one chunk may hold: both the sparse product's partial
+# scores and the dense (rows x N) block the top-k is selected from. 16M floats: ~200 MB peak.
+DEFAULT_BUDGET = 16_000_000
 MAX_CHUNK_ROWS = 8192
 
 
@@ -44,10 +44,11 @@ class SparseIndex:
         self.row_cost = np.asarray(active @ postings, dtype=np.int64).ravel()
 
     def chunks(self, budget: int = DEFAULT_BUDGET) -> list[tuple[int, int]]:
-        """Row ranges whose summed cost stays under ``budget`` (a single row may exceed it)."""
+        """Row ranges whose summed cost and dense block stay under ``budget`` entries."""
+        max_rows = max(1, min(MAX_CHUNK_ROWS, budget // max(1, self.n)))
         out, start, acc = [], 0, 0
         for i, cost in enumerate(self.row_cost.tolist()):
-            if i > start and (acc + cost > budget or i - start >= MAX_CHUNK_ROWS):
+            if i > start and (acc + cost > budget or i - start >= max_rows):
                 out.append((start, i))
                 start, acc = i, 0
             acc += cost
@@ -60,21 +61,27 @@ class SparseIndex:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Top-k neighbours of rows start..stop-1 (self excluded, score > 0 and >= min_score).
 
-        Returns (row, neighbour, score, rank) with rank 1 for the best neighbour; ties are
-        broken by the lower neighbour index, so the answer is deterministic.
+        Returns (row, neighbour, score, rank) with rank 1 for the best neighbour. The answer
+        is deterministic; which of several neighbours tied at the k-th score is kept is not
+        specified.
         """
-        scores = (self.matrix[start:stop] @ self.inverted).tocsr()
-        counts = np.diff(scores.indptr)
-        rows = np.repeat(np.arange(start, stop, dtype=np.int64), counts)
-        cols = scores.indices.astype(np.int64)
-        vals = scores.data
-        keep = (cols != rows) & (vals > 0) & (vals >= min_score)
-        rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        order = np.lexsort((cols, -vals, rows))
-        rows, cols, vals = rows[order], cols[order], vals[order]
-        first = np.searchsorted(rows, rows, side="left")
-        rank = np.arange(len(rows), dtype=np.int64) - first + 1
-        keep = rank <= top_k
+        import torch
+
+        count = stop - start
+        # Inverted-index scoring: only products of shared tokens are ever computed.
+        scores = (self.matrix[start:stop] @ self.inverted).toarray()
+        scores[np.arange(count), np.arange(start, stop)] = 0.0  # no self-pairs
+        k = min(top_k, self.n - 1)
+        if k <= 0:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, np.zeros(0, np.float32), empty
+        with torch.inference_mode():
+            top_vals, top_idx = torch.topk(torch.from_numpy(scores), k, dim=1, sorted=True)
+        vals = top_vals.numpy().ravel()
+        cols = top_idx.numpy().ravel().astype(np.int64)
+        rows = np.repeat(np.arange(start, stop, dtype=np.int64), k)
+        rank = np.tile(np.arange(1, k + 1, dtype=np.int64), count)
+        keep = (vals > 0) & (vals >= min_score)
         return rows[keep], cols[keep], vals[keep], rank[keep]
 
     def all_pairs(

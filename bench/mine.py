@@ -1,0 +1,151 @@
+"""Benchmark: mining the Quora dev questions, stage by stage, beside two references.
+
+    python bench/mine.py                    # all 19,062 questions of dev.tsv
+    python bench/mine.py --pairs 2000       # a quicker slice (the first 2,000 pairs)
+    python bench/mine.py --model DIR --reranker DIR
+
+Prints one table:
+  * QuoraDesk: import, encode, search (inverted index), store, rerank: seconds each, with the
+    recall and average precision of the labelled duplicate pairs among the mined pairs;
+  * (a) brute-force exact search on the same SparseEncoder vectors (chunked sparse-by-dense
+    products with torch.topk), and whether the index returned the same pairs;
+  * (b) sentence_transformers.util.paraphrase_mining with the dense all-MiniLM-L6-v2.
+    That model was trained on Quora duplicates, so this evaluation flatters it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from quoradesk.core import models  # noqa: E402
+from quoradesk.core.evaluate import mining_metrics  # noqa: E402
+from quoradesk.core.index import SparseIndex, brute_force_top_k  # noqa: E402
+from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
+from quoradesk.core.questions import load_questions  # noqa: E402
+from quoradesk.core.store import Store  # noqa: E402
+
+DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEV)
+    ap.add_argument("--pairs", type=int, help="use only the first N labelled pairs")
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--model", help="SPLADE folder (default: the shipped one)")
+    ap.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one, if any)")
+    ap.add_argument("--no-rerank", action="store_true")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--skip-dense", action="store_true", help="skip reference (b)")
+    ap.add_argument("--skip-brute", action="store_true", help="skip reference (a)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="qd-bench-"))
+    src = args.data
+    if args.pairs:
+        lines = args.data.read_bytes().split(b"\n")[: args.pairs]
+        src = tmp / "slice.tsv"
+        src.write_bytes(b"\n".join(lines) + b"\n")
+
+    rows = []
+    t = time.perf_counter()
+    result = load_questions(src)
+    store = Store(tmp / "bench.sqlite")
+    store.add_import(result)
+    t_import = time.perf_counter() - t
+    texts = [q.text for q in result.questions]
+    ids = store._ids_for_texts(texts)
+    qid = np.array([ids[t] for t in texts])
+    gold = [(int(qid[p.a]), int(qid[p.b])) for p in result.labelled_pairs if p.label == 1]
+    print(f"{len(texts)} questions, {len(gold)} labelled duplicate pairs; device {models.pick_device(args.device)}",
+          file=sys.stderr)
+
+    reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
+    params = MiningParams(top_k=args.top_k, batch_size=args.batch_size)
+    job = MiningJob(store, sparse_model=args.model, reranker=reranker, params=params, device=args.device)
+    t = time.perf_counter()
+    for ev in job.run():
+        if ev.stage in ("encode", "rerank") and ev.total and ev.done == ev.total:
+            print(f"  {ev.stage}: {ev.done}/{ev.total} at {ev.rate:.0f}/s", file=sys.stderr)
+    t_total = time.perf_counter() - t
+    run = store.get_run(job.run_record.id)
+    tm = run.timings
+    # The search stage's time includes loading vectors and writing pairs; time the index alone.
+    matrix = store.load_encodings(run.sparse_model_key, store.question_ids(run.max_question_id))
+    t = time.perf_counter()
+    a, b, s, r = SparseIndex(matrix).all_pairs(args.top_k)
+    t_index = time.perf_counter() - t
+    sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
+    m = mining_metrics(sparse_ranked, gold)
+    label = f"QuoraDesk ({models.describe(job.sparse_model_path)}" + (
+        f" + {models.describe(reranker)})" if reranker else ", no rerank)"
+    )
+    rows.append((label, t_import + t_total, m, {
+        "import": t_import, "encode": tm.get("encode", 0), "search": tm.get("search", 0),
+        "index only": t_index, "rerank": tm.get("rerank", 0),
+    }))
+    if reranker:
+        by_sparse = sorted(
+            ((p.sparse_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True
+        )
+        ms = mining_metrics([(x, y) for _, x, y in by_sparse], gold)
+        rows.append(("  same candidates, sparse score only", float("nan"), ms, {}))
+
+    same = None
+    if not args.skip_brute:
+        t = time.perf_counter()
+        ba, bb, bs, br = brute_force_top_k(matrix, args.top_k)
+        t_brute = time.perf_counter() - t
+        got, want = set(zip(a.tolist(), b.tolist())), set(zip(ba.tolist(), bb.tolist()))
+        same = (len(got ^ want), len(want))
+        order = np.argsort(-bs, kind="stable")
+        ids_sorted = store.question_ids(run.max_question_id)
+        ranked = [(int(ids_sorted[ba[i]]), int(ids_sorted[bb[i]])) for i in order]
+        rows.append(("(a) brute-force exact search, same vectors", t_brute, mining_metrics(ranked, gold),
+                     {"search": t_brute}))
+
+    if not args.skip_dense:
+        from sentence_transformers import SentenceTransformer, util
+
+        path = models.minilm_path()
+        dense = SentenceTransformer(str(path), device=models.pick_device(args.device), local_files_only=True)
+        t = time.perf_counter()
+        mined = util.paraphrase_mining(dense, texts, top_k=args.top_k, max_pairs=10**9,
+                                       batch_size=args.batch_size, show_progress_bar=False)
+        t_dense = time.perf_counter() - t
+        ranked = [(int(qid[i]), int(qid[j])) for _, i, j in mined]
+        rows.append(("(b) paraphrase_mining, all-MiniLM-L6-v2 (Quora-trained: flattered)",
+                     t_dense, mining_metrics(ranked, gold), {}))
+
+    print()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"questions: {len(texts)}   labelled duplicates: {len(gold)}   top-k: {args.top_k}")
+    print()
+    print(f"{'method':<72} {'seconds':>8} {'q/s':>7} {'recall':>7} {'AP':>7} {'mined':>8}")
+    for name, secs, met, _ in rows:
+        qps = len(texts) / secs if secs == secs and secs > 0 else float("nan")
+        print(f"{name:<72} {secs:>8.1f} {qps:>7.0f} {met.recall:>7.4f} {met.average_precision:>7.4f} {met.mined:>8}")
+    print()
+    print("QuoraDesk stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in rows[0][3].items()))
+    if same is not None:
+        brute_t = next(r[1] for r in rows if r[0].startswith("(a)"))
+        print(f"index vs brute force: {same[0]} of {same[1]} pairs differ (ties at the k-th score); "
+              f"index {t_index:.2f}s vs brute force {brute_t:.2f}s = {brute_t / t_index:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()
