@@ -49,7 +49,7 @@ def test_pairs_explains_and_export_writes(sample_db, tmp_path):
     assert out.returncode == EXIT_OK, out.stderr
     assert out.stdout.count("matched on:") == 3
     target = tmp_path / "groups.csv"
-    exp = run_cli("export", "--db", db, "--out", target, "--what", "groups", "--min-score", "15")
+    exp = run_cli("export", "--db", db, "--out", target, "--what", "groups", "--min-score", "0.5")
     assert exp.returncode == EXIT_OK and target.exists()
     assert main(["runs", "--db", str(db)]) == EXIT_OK
 

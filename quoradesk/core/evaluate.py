@@ -44,3 +44,59 @@ def mining_metrics(ranked: Iterable[tuple[int, int]], gold: Iterable[tuple[int, 
             hits += 1
             precision_sum += hits / mined
     return MiningMetrics(hits / len(gold_set), precision_sum / len(gold_set), hits, len(gold_set), mined)
+
+
+def evaluate_sparse(model, pairs, batch_size: int = 64) -> dict:
+    """Pair classification with sentence-transformers' own evaluator (dot and cosine):
+    accuracy, F1, precision, recall, AP and MCC with their thresholds, and active dims."""
+    from sentence_transformers.sparse_encoder.evaluation import SparseBinaryClassificationEvaluator
+
+    ev = SparseBinaryClassificationEvaluator(
+        pairs.q1, pairs.q2, pairs.labels, name="eval", batch_size=batch_size, write_csv=False,
+        similarity_fn_names=["dot", "cosine"],
+    )
+    return _strip(ev(model), "eval_")
+
+
+def evaluate_dense(model, pairs, batch_size: int = 64) -> dict:
+    """The same metrics for a dense SentenceTransformer (cosine), for reference models."""
+    from sentence_transformers.evaluation import BinaryClassificationEvaluator
+
+    ev = BinaryClassificationEvaluator(
+        pairs.q1, pairs.q2, pairs.labels, name="eval", batch_size=batch_size, write_csv=False,
+        similarity_fn_names=["cosine"],
+    )
+    return _strip(ev(model), "eval_")
+
+
+def evaluate_cross(model, pairs, batch_size: int = 64) -> dict:
+    """CrossEncoder pair classification: accuracy, F1, precision, recall, AP."""
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderClassificationEvaluator
+
+    ev = CrossEncoderClassificationEvaluator(
+        list(zip(pairs.q1, pairs.q2, strict=True)), pairs.labels, name="eval",
+        batch_size=batch_size, write_csv=False,
+    )
+    return _strip(ev(model), "eval_")
+
+
+def _strip(metrics: dict, prefix: str) -> dict:
+    return {k[len(prefix):] if k.startswith(prefix) else k: float(v) for k, v in metrics.items()}
+
+
+def mining_eval(
+    encoder, pairs, top_k: int = 10, batch_size: int = 64, similarity: str = "cosine"
+) -> MiningMetrics:
+    """Mine every distinct question of a labelled pair set with the SparseIndex and score
+    the labelled duplicates among the mined pairs (what the app does, at small scale)."""
+    from .encode import encode_csr
+    from .index import SparseIndex, prepare
+
+    texts = sorted(set(pairs.q1) | set(pairs.q2))
+    pos = {t: i for i, t in enumerate(texts)}
+    matrix = prepare(encode_csr(encoder, texts, batch_size), similarity)
+    a, b, s, _ = SparseIndex(matrix).all_pairs(top_k)
+    order = (-s).argsort(kind="stable")
+    ranked = list(zip(a[order].tolist(), b[order].tolist(), strict=True))
+    gold = [(pos[x], pos[y]) for x, y, lab in zip(pairs.q1, pairs.q2, pairs.labels, strict=True) if lab == 1]
+    return mining_metrics(ranked, gold)

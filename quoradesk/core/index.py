@@ -29,19 +29,59 @@ DEFAULT_BUDGET = 16_000_000
 MAX_CHUNK_ROWS = 8192
 
 
+SIMILARITIES = ("cosine", "dot")
+
+
+def prepare(matrix: sparse.spmatrix, similarity: str = "cosine") -> sparse.csr_matrix:
+    """Rows ready for dot-product search: L2-normalised for cosine, as they are for dot.
+
+    Cosine is the default for mining: a raw SPLADE dot product grows with the number of
+    active tokens, so long questions outrank short true duplicates (measured on the held-out
+    Quora split: mining AP 0.56 cosine vs 0.45 dot with the same vectors).
+    """
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, not {similarity!r}")
+    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+    if similarity == "dot":
+        return matrix
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.csr_matrix(sparse.diags(1.0 / norms).astype(np.float32) @ matrix)
+
+
+# Tokens active in more than this share of the questions ("how", "why", "?") are scored
+# with a dense matrix product: their posting lists are so long that an inverted index buys
+# nothing there, while BLAS does that part at full speed. Capped in memory (N x tokens).
+# Measured on the 19,062 dev questions (2 cores): share 0.02 -> 3.4 s, 0.04 -> 2.0 s,
+# 0.08 -> 2.2 s, no dense tokens -> 4.5 s.
+DENSE_DF_SHARE = 0.04
+DENSE_BYTES = 128 * 1024 * 1024
+
+
 class SparseIndex:
     def __init__(self, matrix: sparse.spmatrix):
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
         self.matrix.sort_indices()
         self.n = self.matrix.shape[0]
-        self.inverted = self.matrix.T.tocsr()  # token -> (question, weight) posting list
-        postings = np.diff(self.inverted.indptr).astype(np.int64)
-        # Cost of scoring question i against the corpus: its tokens' posting-list lengths.
+        postings = np.diff(self.matrix.tocsc().indptr).astype(np.int64)
+        # Split the vocabulary: frequent tokens go dense, the rest through the inverted index.
+        max_dense = DENSE_BYTES // (4 * max(1, self.n))
+        frequent = np.flatnonzero(postings > max(1, DENSE_DF_SHARE * self.n))
+        frequent = frequent[np.argsort(-postings[frequent], kind="stable")][:max_dense]
+        self.dense_tokens = np.sort(frequent)
+        self.dense = np.ascontiguousarray(self.matrix[:, self.dense_tokens].toarray())
+        keep = np.ones(self.matrix.shape[1], dtype=np.float32)
+        keep[self.dense_tokens] = 0.0
+        self.rest = sparse.csr_matrix(self.matrix @ sparse.diags(keep))
+        self.rest.eliminate_zeros()
+        self.inverted = self.rest.T.tocsr()  # token -> (question, weight) posting list
+        rest_postings = np.diff(self.inverted.indptr).astype(np.int64)
+        # Cost of scoring question i through the index: its tokens' posting-list lengths.
         active = sparse.csr_matrix(
-            (np.ones(self.matrix.nnz, np.int64), self.matrix.indices, self.matrix.indptr),
-            shape=self.matrix.shape,
+            (np.ones(self.rest.nnz, np.int64), self.rest.indices, self.rest.indptr),
+            shape=self.rest.shape,
         )
-        self.row_cost = np.asarray(active @ postings, dtype=np.int64).ravel()
+        self.row_cost = np.asarray(active @ rest_postings, dtype=np.int64).ravel()
 
     def chunks(self, budget: int = DEFAULT_BUDGET) -> list[tuple[int, int]]:
         """Row ranges whose summed cost and dense block stay under ``budget`` entries."""
@@ -68,8 +108,13 @@ class SparseIndex:
         import torch
 
         count = stop - start
-        # Inverted-index scoring: only products of shared tokens are ever computed.
-        scores = (self.matrix[start:stop] @ self.inverted).toarray()
+        # Frequent tokens: one dense product. Rare tokens: inverted-index scoring, where only
+        # products of shared tokens are ever computed. Their sum is the exact dot product.
+        scores = (self.rest[start:stop] @ self.inverted).toarray()
+        if len(self.dense_tokens):
+            with torch.inference_mode():
+                dense = torch.from_numpy(self.dense)
+                torch.from_numpy(scores).addmm_(dense[start:stop], dense.T)  # in place
         scores[np.arange(count), np.arange(start, stop)] = 0.0  # no self-pairs
         k = min(top_k, self.n - 1)
         if k <= 0:

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import models
 from .encode import encode_csr
-from .index import SparseIndex, canonical_pairs
+from .index import SparseIndex, canonical_pairs, prepare
 from .store import Run, Store
 
 
@@ -44,6 +44,7 @@ class MiningParams:
     rerank_top: int = 3  # rerank a pair when it is in one question's top `rerank_top`
     batch_size: int = 32  # encoder / reranker batch
     chunk_size: int = 256  # questions per committed encoding chunk
+    similarity: str = "cosine"  # "cosine" (L2-normalised SPLADE vectors) or "dot"
 
     def key(self) -> dict:
         """What defines a run's result (batch size does not)."""
@@ -201,7 +202,7 @@ class MiningJob:
 
     def _search(self, run: Run):
         ids = self.store.question_ids(run.max_question_id)
-        matrix = self.store.load_encodings(self.sparse_key, ids)
+        matrix = prepare(self.store.load_encodings(self.sparse_key, ids), self.params.similarity)
         index = SparseIndex(matrix)
         started = time.perf_counter()
         parts = []

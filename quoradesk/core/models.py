@@ -174,12 +174,14 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
     """Load a SparseEncoder folder, or build SPLADE from a bare masked-LM folder."""
     p = check_model_dir(path, "SPLADE model")
     _quiet_transformers()
+    import torch
     from sentence_transformers import SparseEncoder
 
     try:
         if (p / "modules.json").is_file():
             return SparseEncoder(
-                str(p), device=device, local_files_only=True, trust_remote_code=False
+                str(p), device=device, local_files_only=True, trust_remote_code=False,
+                model_kwargs={"dtype": torch.float32},  # shipped weights may be fp16
             )
         config = json.loads((p / "config.json").read_text())
         if not any("MaskedLM" in a for a in config.get("architectures", [])):
@@ -189,7 +191,7 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 
         body = Transformer(
             str(p), transformer_task="fill-mask",
-            model_kwargs={"local_files_only": True},
+            model_kwargs={"local_files_only": True, "dtype": torch.float32},
             processor_kwargs={"local_files_only": True},
             config_kwargs={"local_files_only": True},
         )
@@ -207,10 +209,14 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 def load_cross_encoder(path: str | Path, device: str = "cpu"):
     p = check_model_dir(path, "CrossEncoder model")
     _quiet_transformers()
+    import torch
     from sentence_transformers import CrossEncoder
 
     try:
-        return CrossEncoder(str(p), device=device, local_files_only=True, trust_remote_code=False)
+        return CrossEncoder(
+            str(p), device=device, local_files_only=True, trust_remote_code=False,
+            model_kwargs={"dtype": torch.float32},  # shipped weights may be fp16
+        )
     except Exception as exc:
         raise ModelError(f"Could not load the CrossEncoder in {p}: {exc}") from exc
 

@@ -1,0 +1,490 @@
+"""Fine-tune the SPLADE SparseEncoder and the CrossEncoder on labelled duplicate pairs.
+
+The recipes are sentence-transformers' Quora examples: SPLADE with ``SpladeLoss`` around
+``SparseMultipleNegativesRankingLoss`` (positive pairs only, both directions, a batch sampler
+without duplicates), the CrossEncoder with ``BinaryCrossEntropyLoss`` on labelled pairs.
+
+Usage::
+
+    from quoradesk.core import training
+
+    pairs = training.read_pair_file("dev.tsv")                    # or pairs_from_store(store)
+    train, held_out = training.split_held_out(pairs, 0.15, seed=12)  # no shared question text
+    result = training.train_sparse(base_dir, train, held_out, "out/splade",
+                                   training.SparseConfig(epochs=1),
+                                   on_event=print, stop=threading.Event())
+    result.metrics, result.seconds, result.path
+
+``on_event`` receives every logged loss and every evaluation as a :class:`TrainEvent` (the
+Train tab plots them); setting ``stop`` ends training within one step and still saves a
+loadable model. Every check on the data, the base model and the output folder runs before
+the first step, so a bad input costs no training time.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import models
+from .questions import ImportError_, load_questions
+
+
+SPARSE_LOSSES = ("mnrl", "mnrl-cos", "cosent", "mnrl+cosent")
+
+
+class TrainingError(Exception):
+    """Training cannot start (bad data, base model or output folder); says why."""
+
+
+@dataclass
+class LabelledPairs:
+    """Question pairs with a 0/1 duplicate label: the training and evaluation unit."""
+
+    q1: list[str] = field(default_factory=list)
+    q2: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def positives(self) -> int:
+        return sum(self.labels)
+
+    def subset(self, idx: list[int]) -> LabelledPairs:
+        return LabelledPairs(
+            [self.q1[i] for i in idx], [self.q2[i] for i in idx], [self.labels[i] for i in idx],
+            self.source,
+        )
+
+
+@dataclass
+class TrainEvent:
+    kind: str  # "loss" | "eval" | "done"
+    step: int
+    epoch: float
+    values: dict  # {"loss": ..., "learning_rate": ...} or evaluator metrics
+
+
+@dataclass
+class SparseConfig:
+    epochs: float = 1.0
+    batch_size: int = 64
+    learning_rate: float = 2e-5
+    lambda_query: float = 5e-5  # SpladeLoss query_regularizer_weight (seed recipe)
+    lambda_corpus: float = 3e-5  # SpladeLoss document_regularizer_weight
+    warmup_ratio: float = 0.1
+    max_steps: int = -1
+    eval_steps: int | None = None  # default: ~10 evaluations per run
+    logging_steps: int = 10
+    seed: int = 12
+    # "mnrl": the seed recipe (positives only, in-batch negatives, dot product);
+    # "mnrl-cos": the same with cosine similarity (scale 20), matching cosine mining;
+    # "cosent": SparseCoSENTLoss on every labelled pair (non-duplicates as hard negatives);
+    # "mnrl+cosent": both, as the seeds' multi-task example does for pair classification.
+    loss: str = "mnrl"
+
+
+@dataclass
+class CrossConfig:
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    max_steps: int = -1
+    eval_steps: int | None = None
+    logging_steps: int = 10
+    seed: int = 12
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    metrics: dict
+    seconds: float
+    steps: int
+    stopped: bool
+    card: dict
+    model: object = None  # the trained model, still in memory (float32)
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_pair_file(path: str | Path) -> LabelledPairs:
+    """Labelled pairs from a Quora-format file; any malformed row is an error, not a skip."""
+    try:
+        result = load_questions(path)
+    except ImportError_ as exc:
+        raise TrainingError(str(exc)) from exc
+    if result.detected.format not in ("quora-pairs", "quora-split"):
+        raise TrainingError(
+            f"{Path(path).name} is not a labelled pair file (format {result.detected.format}): "
+            "training needs question1, question2 and a 0/1 duplicate label on each row"
+        )
+    if result.rejected:
+        shown = "; ".join(f"line {r.line}: {r.reason}" for r in result.rejected[:5])
+        more = f" (and {len(result.rejected) - 5} more)" if len(result.rejected) > 5 else ""
+        raise TrainingError(f"{len(result.rejected)} rows of {Path(path).name} are unusable: {shown}{more}")
+    pairs = LabelledPairs(source=str(path))
+    for p in result.labelled_pairs:
+        pairs.q1.append(result.questions[p.a].text)
+        pairs.q2.append(result.questions[p.b].text)
+        pairs.labels.append(p.label)
+    check_pairs(pairs)
+    return pairs
+
+
+def pairs_from_store(store) -> LabelledPairs:
+    """A project's reviewed pairs: accepted = duplicate (1), rejected = hard negative (0)."""
+    labels = {k: v for k, v in store.labels().items() if v in ("accepted", "rejected")}
+    ids = sorted({q for pair in labels for q in pair})
+    text = dict(zip(ids, store.texts(ids), strict=True))
+    pairs = LabelledPairs(source=f"reviewed pairs of {store.path}")
+    for (a, b), label in sorted(labels.items()):
+        pairs.q1.append(text[a])
+        pairs.q2.append(text[b])
+        pairs.labels.append(1 if label == "accepted" else 0)
+    check_pairs(pairs)
+    return pairs
+
+
+def check_pairs(pairs: LabelledPairs, min_positives: int = 2) -> None:
+    if len(pairs) == 0:
+        raise TrainingError(f"No labelled pairs in {pairs.source or 'the data'}")
+    if pairs.positives < min_positives:
+        raise TrainingError(
+            f"{pairs.source or 'The data'} has {pairs.positives} duplicate pairs; "
+            f"training needs at least {min_positives} (label 1)"
+        )
+
+
+def split_held_out(pairs: LabelledPairs, fraction: float = 0.15, seed: int = 12) -> tuple[LabelledPairs, LabelledPairs]:
+    """Split so that no question text appears on both sides (connected components of pairs)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(pairs.q1, pairs.q2, strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    components: dict[str, list[int]] = {}
+    for i, a in enumerate(pairs.q1):
+        components.setdefault(find(a), []).append(i)
+    groups = sorted(components.values(), key=lambda g: g[0])
+    random.Random(seed).shuffle(groups)
+    target = int(round(fraction * len(pairs)))
+    held, train = [], []
+    for g in groups:
+        (held if len(held) < target else train).extend(g)
+    return pairs.subset(sorted(train)), pairs.subset(sorted(held))
+
+
+def _check_output(out_dir: str | Path, overwrite: bool) -> Path:
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise TrainingError(f"Output folder {out} exists and is not empty; choose another or allow overwriting")
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _check_base(base: str | Path, kind: str) -> Path:
+    try:
+        return models.check_model_dir(base, kind)
+    except models.ModelError as exc:
+        raise TrainingError(f"Base model unusable: {exc}") from exc
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+def _callback(on_event: Callable[[TrainEvent], None] | None, stop: threading.Event | None):
+    from transformers import TrainerCallback
+
+    class Reporter(TrainerCallback):
+        """Forwards logs and evaluations; honours the stop flag after the current step."""
+
+        stopped = False
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if on_event is None or not logs:
+                return
+            eval_keys = {k: v for k, v in logs.items() if k.startswith("eval_")}
+            if eval_keys:
+                on_event(TrainEvent("eval", state.global_step, float(state.epoch or 0), eval_keys))
+            elif "loss" in logs:
+                on_event(TrainEvent("loss", state.global_step, float(state.epoch or 0), dict(logs)))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if stop is not None and stop.is_set():
+                Reporter.stopped = True
+                control.should_training_stop = True
+                control.should_save = False
+                control.should_evaluate = False
+            return control
+
+    return Reporter()
+
+
+def _hardware(device: str) -> dict:
+    import torch
+
+    info = {"device": device, "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads()}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _steps(n_examples: int, batch: int, epochs: float, max_steps: int) -> int:
+    per_epoch = max(1, n_examples // batch)
+    return max_steps if max_steps > 0 else max(1, int(per_epoch * epochs))
+
+
+def _write_card(out: Path, card: dict) -> None:
+    (out / "quoradesk_training.json").write_text(json.dumps(card, indent=2, sort_keys=True))
+
+
+# ---------------------------------------------------------------- SPLADE
+
+
+def train_sparse(
+    base: str | Path,
+    train: LabelledPairs,
+    held_out: LabelledPairs | None,
+    out_dir: str | Path,
+    config: SparseConfig | None = None,
+    *,
+    device: str = "auto",
+    on_event: Callable[[TrainEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    overwrite: bool = False,
+    half: bool = False,
+) -> TrainResult:
+    config = config or SparseConfig()
+    base = _check_base(base, "SPLADE base model")
+    check_pairs(train)
+    out = _check_output(out_dir, overwrite)
+    device = models.pick_device(device)
+
+    from datasets import Dataset, DatasetDict
+    from sentence_transformers import SparseEncoderTrainer, SparseEncoderTrainingArguments
+    from sentence_transformers.sparse_encoder.evaluation import SparseBinaryClassificationEvaluator
+    from sentence_transformers.sparse_encoder.losses import (
+        SparseCoSENTLoss,
+        SparseMultipleNegativesRankingLoss,
+        SpladeLoss,
+    )
+    from sentence_transformers.training_args import BatchSamplers
+
+    if config.loss not in SPARSE_LOSSES:
+        raise TrainingError(f"Unknown SPLADE loss {config.loss!r}: use one of {', '.join(SPARSE_LOSSES)}")
+    model = models.load_sparse_encoder(base, device)
+
+    def splade(inner):
+        return SpladeLoss(
+            model, loss=inner,
+            query_regularizer_weight=config.lambda_query,
+            document_regularizer_weight=config.lambda_corpus,
+        )
+
+    datasets, losses = {}, {}
+    if "mnrl" in config.loss:
+        anchors, positives = [], []
+        for a, b, y in zip(train.q1, train.q2, train.labels, strict=True):
+            if y == 1:  # both directions: duplication is symmetric
+                anchors += [a, b]
+                positives += [b, a]
+        datasets["mnrl"] = Dataset.from_dict({"anchor": anchors, "positive": positives})
+        if config.loss == "mnrl-cos":
+            from sentence_transformers.util import cos_sim
+
+            inner = SparseMultipleNegativesRankingLoss(model, scale=20.0, similarity_fct=cos_sim)
+        else:
+            inner = SparseMultipleNegativesRankingLoss(model)
+        losses["mnrl"] = splade(inner)
+    if "cosent" in config.loss:
+        datasets["cosent"] = Dataset.from_dict({
+            "sentence1": train.q1, "sentence2": train.q2, "score": [float(y) for y in train.labels],
+        })
+        losses["cosent"] = splade(SparseCoSENTLoss(model))
+    if len(datasets) == 1:
+        dataset, loss = next(iter(datasets.values())), next(iter(losses.values()))
+    else:
+        dataset, loss = DatasetDict(datasets), losses
+    evaluator = None
+    if held_out is not None and len(held_out):
+        evaluator = SparseBinaryClassificationEvaluator(
+            held_out.q1, held_out.q2, held_out.labels, name="held_out", batch_size=64,
+            write_csv=False, similarity_fn_names=["dot", "cosine"],  # mining ranks by dot
+        )
+    n_examples = sum(len(d) for d in datasets.values())
+    total = _steps(n_examples, config.batch_size, config.epochs, config.max_steps)
+    eval_steps = config.eval_steps or max(1, total // 10)
+    args = SparseEncoderTrainingArguments(
+        output_dir=str(out / "_checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        eval_strategy="steps" if evaluator else "no",
+        eval_steps=eval_steps,
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        seed=config.seed,
+        report_to="none",
+        use_cpu=device == "cpu",
+        bf16=device.startswith("cuda"),
+        disable_tqdm=True,
+        dataloader_drop_last=True,
+    )
+    reporter = _callback(on_event, stop)
+    trainer = SparseEncoderTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+        callbacks=[reporter],
+    )
+    before = evaluator(model) if evaluator else {}
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    after = evaluator(model) if evaluator else {}
+    if half:
+        model.half()
+    model.save(str(out))
+    if half:
+        model.float()
+    shutil.rmtree(out / "_checkpoints", ignore_errors=True)
+    card = {
+        "kind": "sparse-encoder (SPLADE)", "base_model": str(base), "data": train.source,
+        "train_pairs": len(train), "train_examples": n_examples, "held_out_pairs": len(held_out or []),
+        "config": asdict(config), "metrics_before": before, "metrics_after": after,
+        "training_seconds": round(seconds, 1), "steps": trainer.state.global_step,
+        "stopped_early": type(reporter).stopped, "hardware": _hardware(device),
+        "half_precision": half, "loss": {
+            "mnrl": "SpladeLoss(SparseMultipleNegativesRankingLoss)",
+            "mnrl-cos": "SpladeLoss(SparseMultipleNegativesRankingLoss(cos_sim, scale=20))",
+            "cosent": "SpladeLoss(SparseCoSENTLoss)",
+            "mnrl+cosent": "SpladeLoss(SparseMultipleNegativesRankingLoss) + SpladeLoss(SparseCoSENTLoss)",
+        }[config.loss],
+    }
+    _write_card(out, card)
+    if on_event:
+        on_event(TrainEvent("done", trainer.state.global_step, float(trainer.state.epoch or 0), after))
+    return TrainResult(out, after, seconds, trainer.state.global_step, type(reporter).stopped, card, model)
+
+
+# ---------------------------------------------------------------- CrossEncoder
+
+
+def train_cross(
+    base: str | Path,
+    train: LabelledPairs,
+    held_out: LabelledPairs | None,
+    out_dir: str | Path,
+    config: CrossConfig | None = None,
+    *,
+    device: str = "auto",
+    on_event: Callable[[TrainEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    overwrite: bool = False,
+    half: bool = False,
+) -> TrainResult:
+    config = config or CrossConfig()
+    base = _check_base(base, "CrossEncoder base model")
+    check_pairs(train)
+    if train.positives == len(train):
+        raise TrainingError("The CrossEncoder needs non-duplicate pairs (label 0) too")
+    out = _check_output(out_dir, overwrite)
+    device = models.pick_device(device)
+
+    from datasets import Dataset
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderClassificationEvaluator
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    models._quiet_transformers()
+    try:
+        import torch
+
+        model = CrossEncoder(str(base), num_labels=1, device=device, local_files_only=True,
+                             trust_remote_code=False, model_kwargs={"dtype": torch.float32})
+    except Exception as exc:
+        raise TrainingError(f"Base model unusable: cannot load {base} as a CrossEncoder: {exc}") from exc
+    # Both orders: the score must not depend on which question comes first.
+    dataset = Dataset.from_dict({
+        "sentence1": train.q1 + train.q2,
+        "sentence2": train.q2 + train.q1,
+        "label": [float(y) for y in train.labels] * 2,
+    })
+    loss = BinaryCrossEntropyLoss(model)
+    evaluator = None
+    if held_out is not None and len(held_out):
+        evaluator = CrossEncoderClassificationEvaluator(
+            list(zip(held_out.q1, held_out.q2, strict=True)), held_out.labels, name="held_out",
+            batch_size=64, write_csv=False,
+        )
+    total = _steps(len(dataset), config.batch_size, config.epochs, config.max_steps)
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(out / "_checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        eval_strategy="steps" if evaluator else "no",
+        eval_steps=config.eval_steps or max(1, total // 10),
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        seed=config.seed,
+        report_to="none",
+        use_cpu=device == "cpu",
+        bf16=device.startswith("cuda"),
+        disable_tqdm=True,
+    )
+    reporter = _callback(on_event, stop)
+    trainer = CrossEncoderTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+        callbacks=[reporter],
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    after = evaluator(model) if evaluator else {}
+    if half:
+        model.model.half()
+    model.save(str(out))
+    if half:
+        model.model.float()
+    shutil.rmtree(out / "_checkpoints", ignore_errors=True)
+    card = {
+        "kind": "cross-encoder", "base_model": str(base), "data": train.source,
+        "train_pairs": len(train), "train_examples": len(dataset),
+        "held_out_pairs": len(held_out or []), "config": asdict(config), "metrics_after": after,
+        "training_seconds": round(seconds, 1), "steps": trainer.state.global_step,
+        "stopped_early": type(reporter).stopped, "hardware": _hardware(device),
+        "half_precision": half, "loss": "BinaryCrossEntropyLoss",
+    }
+    _write_card(out, card)
+    if on_event:
+        on_event(TrainEvent("done", trainer.state.global_step, float(trainer.state.epoch or 0), after))
+    return TrainResult(out, after, seconds, trainer.state.global_step, type(reporter).stopped, card, model)
