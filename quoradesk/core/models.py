@@ -235,3 +235,24 @@ def describe(path: str | Path | None) -> str:
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def model_kind(path: str | Path) -> str:
+    """'sparse', 'cross' or 'dense' from a model folder's own description."""
+    p = Path(path)
+    cfg = p / "config_sentence_transformers.json"
+    if cfg.is_file():
+        kind = json.loads(cfg.read_text()).get("model_type", "")
+        if kind in ("SparseEncoder", "CrossEncoder", "SentenceTransformer"):
+            return {"SparseEncoder": "sparse", "CrossEncoder": "cross", "SentenceTransformer": "dense"}[kind]
+    modules = p / "modules.json"
+    if modules.is_file() and "SpladePooling" in modules.read_text():
+        return "sparse"
+    config = p / "config.json"
+    if config.is_file():
+        arch = " ".join(json.loads(config.read_text()).get("architectures", []))
+        if "MaskedLM" in arch:
+            return "sparse"
+        if "SequenceClassification" in arch:
+            return "cross"
+    raise ModelError(f"Cannot tell what kind of model {p} holds")

@@ -221,6 +221,10 @@ class Store:
             db["labels"].create(
                 {"a": int, "b": int, "label": str, "updated": float}, pk=("a", "b")
             )
+            # Every label change, so undo works across restarts.
+            db["label_history"].create(
+                {"id": int, "a": int, "b": int, "old": str, "new": str, "time": float}, pk="id"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -501,6 +505,18 @@ class Store:
             sql += " and rerank_score is not null" if reranked else " and rerank_score is null"
         return self.db.execute(sql, args).fetchone()[0]
 
+    def _score_column(self, run_id: int) -> str:
+        """The column a run ranks by: a reranked run's threshold applies to reranker scores
+        only (its un-reranked candidates never pass); otherwise to the sparse score."""
+        reranked = self.db.execute("select reranker from runs where id = ?", [run_id]).fetchone()
+        return "rerank_score" if reranked and reranked[0] else "sparse_score"
+
+    def count_pairs_above(self, run_id: int, min_score: float) -> int:
+        col = self._score_column(run_id)
+        return self.db.execute(
+            f"select count(*) from pairs where run_id = ? and {col} >= ?", [run_id, min_score]
+        ).fetchone()[0]
+
     def set_rerank_scores(self, run_id: int, rows: list[tuple[int, int, float]]) -> None:
         with self.db.atomic():
             self.db.conn.executemany(
@@ -514,7 +530,7 @@ class Store:
         """Pairs best first: reranked pairs by reranker score, then the rest by sparse score."""
         where, args = "p.run_id = ?", [run_id]
         if min_score is not None:
-            where += " and coalesce(p.rerank_score, p.sparse_score) >= ?"
+            where += f" and p.{self._score_column(run_id)} >= ?"
             args.append(min_score)
         sql = f"""
             select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label
@@ -549,15 +565,41 @@ class Store:
 
     # ------------------------------------------------------------ labels
 
-    def set_label(self, a: int, b: int, label: str | None) -> None:
+    def set_label(self, a: int, b: int, label: str | None, *, record: bool = True) -> None:
+        """Label a pair (None clears it); the change goes into the undo history."""
         a, b = (a, b) if a < b else (b, a)
+        if label is not None and label not in LABELS:
+            raise ValueError(f"label must be one of {LABELS}, not {label!r}")
         with self.db.atomic():
+            old = self.label(a, b)
             if label is None:
                 self.db.execute("delete from labels where a = ? and b = ?", [a, b])
-                return
-            if label not in LABELS:
-                raise ValueError(f"label must be one of {LABELS}, not {label!r}")
-            self.db["labels"].upsert({"a": a, "b": b, "label": label, "updated": time.time()}, pk=("a", "b"))
+            else:
+                self.db["labels"].upsert(
+                    {"a": a, "b": b, "label": label, "updated": time.time()}, pk=("a", "b")
+                )
+            if record and old != label:
+                self.db["label_history"].insert(
+                    {"a": a, "b": b, "old": old, "new": label, "time": time.time()}
+                )
+
+    def label(self, a: int, b: int) -> str | None:
+        a, b = (a, b) if a < b else (b, a)
+        row = self.db.execute("select label from labels where a = ? and b = ?", [a, b]).fetchone()
+        return row[0] if row else None
+
+    def undo_label(self) -> tuple[int, int] | None:
+        """Revert the newest label change; returns its pair, or None when nothing is left."""
+        with self.db.atomic():
+            row = self.db.execute(
+                "select id, a, b, old from label_history order by id desc limit 1"
+            ).fetchone()
+            if row is None:
+                return None
+            hid, a, b, old = row
+            self.set_label(a, b, old, record=False)
+            self.db.execute("delete from label_history where id = ?", [hid])
+        return a, b
 
     def labels(self) -> dict[tuple[int, int], str]:
         return {(r["a"], r["b"]): r["label"] for r in self.db["labels"].rows}

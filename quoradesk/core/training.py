@@ -36,7 +36,6 @@ from pathlib import Path
 from . import models
 from .questions import ImportError_, load_questions
 
-
 SPARSE_LOSSES = ("mnrl", "mnrl-cos", "cosent", "mnrl+cosent")
 
 
@@ -418,7 +417,10 @@ def train_cross(
 
     from datasets import Dataset
     from sentence_transformers import CrossEncoder
-    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder import (
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderClassificationEvaluator
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 

@@ -1,0 +1,114 @@
+"""Benchmark: the shipped models against the untuned SPLADE and all-MiniLM-L6-v2.
+
+    python bench/models.py
+
+On the held-out split of dev.tsv (``training.split_held_out(0.15, seed=12)``: 1,500 pairs
+that share no question text with the training pairs) it prints:
+  1. pair classification (AP, F1, accuracy at the best threshold) of each encoder;
+  2. mining the held-out questions (top-10 per question, then ranked): recall and AP of the
+     labelled duplicates, for each encoder, and for the full QuoraDesk pipeline with the
+     shipped CrossEncoder reranking the candidates;
+  3. the shipped CrossEncoder's own pair classification.
+all-MiniLM-L6-v2 was trained on Quora duplicates (likely including these very questions),
+so its figures are flattered: it is a ceiling to aim at, not a fair opponent.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from quoradesk.core import evaluate, models, training  # noqa: E402
+from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
+from quoradesk.core.questions import load_questions  # noqa: E402
+from quoradesk.core.store import Store  # noqa: E402
+
+DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
+
+
+def pick(metrics: dict, sim: str) -> tuple[float, float, float]:
+    return metrics[f"{sim}_ap"], metrics[f"{sim}_f1"], metrics[f"{sim}_accuracy"]
+
+
+def pipeline(held_out, sparse_path, reranker_path, device):
+    """The app's own pipeline on the held-out questions; returns metrics and seconds."""
+    tmp = Path(tempfile.mkdtemp(prefix="qd-models-"))
+    src = tmp / "held_out.txt"
+    texts = sorted(set(held_out.q1) | set(held_out.q2))
+    src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    store = Store(tmp / "p.sqlite")
+    store.add_import(load_questions(src))
+    ids = store._ids_for_texts(texts)
+    gold = [(ids[a], ids[b]) for a, b, y in zip(held_out.q1, held_out.q2, held_out.labels, strict=True) if y]
+    job = MiningJob(store, sparse_model=sparse_path, reranker=reranker_path, params=MiningParams(), device=device)
+    t = time.perf_counter()
+    list(job.run())
+    seconds = time.perf_counter() - t
+    run = store.get_run(job.run_record.id)
+    final = evaluate.mining_metrics(((p.a, p.b) for p in store.iter_pairs(run.id)), gold)
+    by_sparse = sorted(((p.sparse_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True)
+    sparse_only = evaluate.mining_metrics(((a, b) for _, a, b in by_sparse), gold)
+    return final, sparse_only, seconds, run.timings
+
+
+def main() -> None:
+    device = models.pick_device("auto")
+    pairs = training.read_pair_file(DEV)
+    _, held = training.split_held_out(pairs, 0.15, seed=12)
+    n_questions = len(set(held.q1) | set(held.q2))
+    print(f"held-out: {len(held)} pairs ({held.positives} duplicates), {n_questions} questions; device {device}\n")
+
+    shipped, base = models.SHIPPED_SPARSE, models.base_splade_path()
+    rows = []
+    for name, path in (("shipped SPLADE (splade-quora)", shipped), ("untuned BERT-tiny SPLADE", base)):
+        enc = models.load_sparse_encoder(path, device)
+        m = evaluate.evaluate_sparse(enc, held)
+        mine_cos = evaluate.mining_eval(enc, held, similarity="cosine")
+        mine_dot = evaluate.mining_eval(enc, held, similarity="dot")
+        rows.append((name, *pick(m, "cosine"), *pick(m, "dot")[:1], mine_cos, mine_dot, m["active_dims"]))
+
+    from sentence_transformers import SentenceTransformer, util
+
+    dense = SentenceTransformer(str(models.minilm_path()), device=device, local_files_only=True)
+    md = evaluate.evaluate_dense(dense, held)
+    texts = sorted(set(held.q1) | set(held.q2))
+    pos = {t: i for i, t in enumerate(texts)}
+    mined = util.paraphrase_mining(dense, texts, top_k=10, max_pairs=10**9, show_progress_bar=False)
+    gold = [(pos[a], pos[b]) for a, b, y in zip(held.q1, held.q2, held.labels, strict=True) if y]
+    dense_mine = evaluate.mining_metrics(((i, j) for _, i, j in mined), gold)
+
+    print("1. Pair classification on held-out pairs (best threshold)")
+    print(f"{'model':<48} {'cos AP':>7} {'cos F1':>7} {'cos acc':>7} {'dot AP':>7} {'dims':>6}")
+    for name, ap, f1, acc, dot_ap, _, _, dims in rows:
+        print(f"{name:<48} {ap:>7.4f} {f1:>7.4f} {acc:>7.4f} {dot_ap:>7.4f} {dims:>6.1f}")
+    print(f"{'all-MiniLM-L6-v2, dense (Quora-trained: flattered)':<48} "
+          f"{md['cosine_ap']:>7.4f} {md['cosine_f1']:>7.4f} {md['cosine_accuracy']:>7.4f} {'-':>7} {'-':>6}")
+
+    print("\n2. Mining the held-out questions (top-10 each): recall / AP of labelled duplicates")
+    print(f"{'method':<64} {'recall':>7} {'AP':>7}")
+    for name, *_, mine_cos, mine_dot, _ in rows:
+        print(f"{name + ', cosine':<64} {mine_cos.recall:>7.4f} {mine_cos.average_precision:>7.4f}")
+        print(f"{name + ', dot':<64} {mine_dot.recall:>7.4f} {mine_dot.average_precision:>7.4f}")
+    print(f"{'all-MiniLM-L6-v2 paraphrase_mining (flattered)':<64} {dense_mine.recall:>7.4f} {dense_mine.average_precision:>7.4f}")
+    final, sparse_only, secs, timings = pipeline(held, shipped, models.SHIPPED_CROSS, device)
+    print(f"{'QuoraDesk pipeline: shipped SPLADE candidates, sparse score only':<64} "
+          f"{sparse_only.recall:>7.4f} {sparse_only.average_precision:>7.4f}")
+    print(f"{'QuoraDesk pipeline: + shipped CrossEncoder rerank (top-3 each)':<64} "
+          f"{final.recall:>7.4f} {final.average_precision:>7.4f}")
+    print(f"   pipeline time {secs:.1f}s: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(timings.items())))
+
+    ce = models.load_cross_encoder(models.SHIPPED_CROSS, device)
+    mc = evaluate.evaluate_cross(ce, held)
+    print("\n3. Shipped CrossEncoder (cross-quora) on held-out pairs")
+    print(f"accuracy {mc['accuracy']:.4f}  F1 {mc['f1']:.4f}  precision {mc['precision']:.4f}  "
+          f"recall {mc['recall']:.4f}  AP {mc['average_precision']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""What the Review screen shows, without Qt: pages of pairs, the score histogram, the
+threshold, labels with undo, groups and explanations (dupeGuru's split: the view only
+renders these objects, so all of it is tested without a window).
+
+Usage::
+
+    from quoradesk.core.review import ReviewSession
+
+    review = ReviewSession(store)                   # the latest finished run
+    review.threshold = 0.5
+    rows = review.page(0, 100)                      # PairRow objects, best first
+    review.label(rows[0], "accepted"); review.undo()
+    counts, edges = review.histogram()
+    tokens = review.explain(rows[0])                # [("python", 4.99), ...]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .export import run_groups
+from .store import Pair, Store
+
+SORTS = {
+    "score": "score",  # best first (reranker where it ran, else sparse)
+    "sparse": "sparse",
+}
+
+
+@dataclass
+class PairRow:
+    pair: Pair
+    position: int  # 1-based place in the ranking
+
+    @property
+    def cells(self) -> tuple[str, str, str, str]:
+        """The four columns of the table: score, question A, question B, label."""
+        p = self.pair
+        return (f"{p.score:.3f}", p.text_a, p.text_b, p.label or "")
+
+
+class ReviewSession:
+    def __init__(self, store: Store, run_id: int | None = None, threshold: float | None = None):
+        self.store = store
+        run = store.get_run(run_id) if run_id else store.latest_run("done")
+        if run is None:
+            raise LookupError("No finished run to review yet: mine the questions first")
+        self.run = run
+        self.threshold = 0.5 if threshold is None else threshold
+        self._encoder = None
+        self._scores: np.ndarray | None = None
+
+    @property
+    def score_name(self) -> str:
+        return "reranker score" if self.run.reranked else f"{self.run.params.get('similarity', 'dot')} similarity"
+
+    def scores(self) -> np.ndarray:
+        """Every pair's ranking score (pairs never reranked count as not passing)."""
+        if self._scores is None:
+            _, _, sparse_s, rerank_s = self.store.pair_arrays(self.run.id)
+            s = rerank_s if self.run.reranked else sparse_s
+            self._scores = s[~np.isnan(s)]
+        return self._scores
+
+    def histogram(self, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
+        s = self.scores()
+        if len(s) == 0:
+            return np.zeros(bins), np.linspace(0, 1, bins + 1)
+        lo, hi = float(s.min()), float(s.max())
+        return np.histogram(s, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+
+    def count(self, above_threshold: bool = True) -> int:
+        if above_threshold:
+            return self.store.count_pairs_above(self.run.id, self.threshold)
+        return self.store.count_pairs(self.run.id)
+
+    def page(self, offset: int, limit: int, above_threshold: bool = True) -> list[PairRow]:
+        pairs = self.store.top_pairs(
+            self.run.id, limit=limit, offset=offset,
+            min_score=self.threshold if above_threshold else None,
+        )
+        return [PairRow(p, offset + i + 1) for i, p in enumerate(pairs)]
+
+    def label(self, row: PairRow, label: str | None) -> None:
+        self.store.set_label(row.pair.a, row.pair.b, label)
+        row.pair.label = label
+
+    def undo(self) -> tuple[int, int] | None:
+        return self.store.undo_label()
+
+    def groups(self) -> list[list[int]]:
+        return run_groups(self.store, self.run.id, self.threshold)
+
+    def explain(self, row: PairRow, top_k: int = 8, encoder=None) -> list[tuple[str, float]]:
+        """The tokens shared by the pair's SPLADE vectors, heaviest first."""
+        from .explain import explain_pair
+
+        encoder = encoder or self.encoder()
+        m = self.store.load_encodings(
+            self.run.sparse_model_key, [row.pair.a, row.pair.b], dim=encoder.get_embedding_dimension()
+        )
+        return explain_pair(encoder, m[0], m[1], top_k=top_k)
+
+    def encoder(self):
+        if self._encoder is None:
+            from . import models
+
+            for path in (models.SHIPPED_SPARSE, models.base_splade_path()):
+                if path is not None and models.model_key(path) == self.run.sparse_model_key:
+                    self._encoder = models.load_sparse_encoder(path, "cpu")
+                    break
+            else:
+                from pathlib import Path
+
+                self._encoder = models.load_sparse_encoder(Path(self.run.sparse_model), "cpu")
+        return self._encoder

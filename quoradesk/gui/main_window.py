@@ -1,0 +1,263 @@
+"""The main window: projects, the four tabs, drag-and-drop and an error banner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.store import ProjectError, Store
+from .import_tab import ImportTab
+from .mine_tab import MineTab
+from .review_tab import ReviewTab
+from .train_tab import TrainTab
+
+APP = "QuoraDesk"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample_questions.csv"
+MAX_RECENT = 8
+
+
+def data_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "quoradesk"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings(APP, APP)
+        self.store: Store | None = None
+        self.setAcceptDrops(True)
+        self.resize(1200, 800)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+        self.banner = QLabel("")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel { background: #f8d7da; color: #721c24; padding: 8px; }")
+        self.banner_close = QPushButton("Dismiss")
+        self.banner_close.clicked.connect(self.hide_error)
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.banner_close)
+        self.banner_box = QWidget()
+        self.banner_box.setLayout(banner_row)
+        self.banner_box.hide()
+
+        self.tabs = QTabWidget()
+        self.import_tab = ImportTab(self)
+        self.mine_tab = MineTab(self)
+        self.review_tab = ReviewTab(self)
+        self.train_tab = TrainTab(self)
+        self.tabs.addTab(self.import_tab, "Import")
+        self.tabs.addTab(self.mine_tab, "Mine")
+        self.tabs.addTab(self.review_tab, "Review")
+        self.tabs.addTab(self.train_tab, "Train")
+        for tab in (self.import_tab, self.mine_tab, self.review_tab, self.train_tab):
+            tab.error.connect(self.show_error)
+        self.import_tab.imported.connect(lambda _info: (self.mine_tab.refresh(), self.tabs.setCurrentWidget(self.mine_tab)))
+        self.mine_tab.finished.connect(self.mining_done)
+        self.train_tab.use_for_mining.connect(self.use_trained_model)
+
+        self.welcome = self._welcome()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.tabs)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.banner_box)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self._menus()
+        self.update_title()
+        self.statusBar().showMessage("Ready")
+
+    # ---------------------------------------------------------------- chrome
+
+    def _welcome(self) -> QWidget:
+        w = QWidget()
+        v = QVBoxLayout(w)
+        v.addStretch(1)
+        title = QLabel("<h1>QuoraDesk</h1><p>Find the questions in your file that mean the same thing.</p>")
+        title.setAlignment(Qt.AlignCenter)
+        v.addWidget(title)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        sample = QPushButton("Open the sample")
+        sample.clicked.connect(self.open_sample)
+        mine = QPushButton("Import your questions…")
+        mine.clicked.connect(self.import_questions)
+        opened = QPushButton("Open a project…")
+        opened.clicked.connect(self.open_project_dialog)
+        for b in (sample, mine, opened):
+            b.setMinimumHeight(40)
+            row.addWidget(b)
+        row.addStretch(1)
+        v.addLayout(row)
+        v.addStretch(2)
+        return w
+
+    def _menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        for text, slot, key in (
+            ("&New project…", self.new_project_dialog, QKeySequence.New),
+            ("&Open project…", self.open_project_dialog, QKeySequence.Open),
+            ("Open the &sample", self.open_sample, None),
+        ):
+            action = QAction(text, self)
+            if key is not None:
+                action.setShortcut(key)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.Quit)
+        quit_action.triggered.connect(self.close)
+        menu.addAction(quit_action)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent():
+            action = QAction(path, self)
+            action.triggered.connect(lambda _=False, p=path: self.open_project(Path(p)))
+            self.recent_menu.addAction(action)
+
+    def recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def update_title(self) -> None:
+        name = self.store.path.name if self.store else "no project"
+        self.setWindowTitle(f"{name} — QuoraDesk")
+
+    def show_error(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner_box.show()
+
+    def hide_error(self) -> None:
+        self.banner_box.hide()
+
+    def threshold_for(self, store: Store) -> float | None:
+        value = self.settings.value(f"threshold/{store.path}")
+        return float(value) if value is not None else None
+
+    # ---------------------------------------------------------------- projects
+
+    def open_project(self, path: Path) -> bool:
+        try:
+            store = Store(path)
+        except ProjectError as exc:
+            self.show_error(str(exc))
+            return False
+        if self.store is not None:
+            self.store.close()
+        self.store = store
+        recent = [str(path)] + [p for p in self.recent() if p != str(path)]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self.update_title()
+        self.hide_error()
+        self.stack.setCurrentWidget(self.tabs)
+        self.mine_tab.refresh()
+        self.import_tab.add_button.setEnabled(self.import_tab.result is not None)
+        self.review_tab.load()
+        if store.latest_run("done") is not None:
+            self.tabs.setCurrentWidget(self.review_tab)  # last results, at once
+        elif store.question_count():
+            self.tabs.setCurrentWidget(self.mine_tab)
+        else:
+            self.tabs.setCurrentWidget(self.import_tab)
+        return True
+
+    def new_project_dialog(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "New project", str(Path.home() / "questions.sqlite"), "QuoraDesk project (*.sqlite)")
+        if name:
+            path = Path(name)
+            if path.exists():
+                self.show_error(f"{path} exists: open it instead, or choose a new name")
+                return
+            self.open_project(path)
+
+    def open_project_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open project", str(Path.home()), "QuoraDesk project (*.sqlite)")
+        if name:
+            self.open_project(Path(name))
+
+    def open_sample(self, mine: bool = True) -> None:
+        """The bundled sample in its own project; imported and mined the first time."""
+        path = data_dir() / "sample.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.open_project(path):
+            return
+        if self.store.question_count() == 0:
+            from ..core.questions import load_questions
+
+            self.store.add_import(load_questions(SAMPLE))
+            self.mine_tab.refresh()
+        if mine and self.store.latest_run("done") is None:
+            self.tabs.setCurrentWidget(self.mine_tab)
+            self.mine_tab.start()
+
+    def import_questions(self) -> None:
+        if self.store is None:
+            self.new_project_dialog()
+            if self.store is None:
+                return
+        self.tabs.setCurrentWidget(self.import_tab)
+        self.import_tab.choose_file()
+
+    def mining_done(self, run_id: int) -> None:
+        self.review_tab.load(run_id)
+        self.tabs.setCurrentWidget(self.review_tab)
+
+    def use_trained_model(self, kind: str, path) -> None:
+        self.mine_tab.use_model(kind, path)
+        self.tabs.setCurrentWidget(self.mine_tab)
+        self.statusBar().showMessage(f"Mining will use {path}", 8000)
+
+    # ---------------------------------------------------------------- Qt events
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not urls:
+            return
+        path = Path(urls[0])
+        if path.suffix == ".sqlite":
+            self.open_project(path)
+            return
+        if self.store is None:
+            self.open_project(path.with_suffix(".sqlite"))  # a project beside the file
+        self.tabs.setCurrentWidget(self.import_tab)
+        self.import_tab.load(path)
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        for worker in (self.mine_tab.worker, self.train_tab.worker):
+            if worker is not None and worker.running:
+                worker.cancel()
+                worker.wait(30000)
+        if self.store is not None:
+            self.store.close()
+        super().closeEvent(event)

@@ -1,0 +1,230 @@
+"""Mine: models, parameters, Start/Cancel, a progress bar per stage with rate and ETA."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import models
+from ..core.mining import MiningJob, MiningParams, Progress
+from ..core.store import Store
+from .worker import GeneratorWorker
+
+STAGES = ("encode", "search", "rerank")
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class MineTab(QWidget):
+    finished = Signal(int)  # run id of a finished run
+    error = Signal(str)
+
+    def __init__(self, window):
+        super().__init__()
+        self.window = window
+        self.worker: GeneratorWorker | None = None
+        self._job: MiningJob | None = None
+        self._cancel = threading.Event()
+        settings = window.settings
+        self.model = QLineEdit(settings.value("mine/model", str(models.default_sparse_model_path())))
+        reranker = models.default_reranker_path()
+        self.reranker = QLineEdit(settings.value("mine/reranker", str(reranker) if reranker else ""))
+        self.rerank = QCheckBox("Rerank the best candidates with the CrossEncoder")
+        self.rerank.setChecked(bool(self.reranker.text()))
+        self.top_k = QSpinBox(minimum=1, maximum=100, value=int(settings.value("mine/top_k", 10)))
+        self.rerank_top = QSpinBox(minimum=1, maximum=50, value=int(settings.value("mine/rerank_top", 3)))
+        self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
+        self.similarity = QComboBox()
+        self.similarity.addItems(["cosine", "dot"])
+        self.batch = QSpinBox(minimum=1, maximum=1024, value=int(settings.value("mine/batch", 32)))
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+
+        def browse(edit):
+            name = QFileDialog.getExistingDirectory(self, "Model folder", edit.text())
+            if name:
+                edit.setText(name)
+
+        form = QFormLayout()
+        for label, edit in (("SPLADE model:", self.model), ("CrossEncoder:", self.reranker)):
+            row = QHBoxLayout()
+            row.addWidget(edit, 1)
+            b = QPushButton("…")
+            b.clicked.connect(lambda _=False, e=edit: browse(e))
+            row.addWidget(b)
+            form.addRow(label, row)
+        form.addRow("", self.rerank)
+        form.addRow("Neighbours per question:", self.top_k)
+        form.addRow("Rerank each question's best:", self.rerank_top)
+        form.addRow("Minimum similarity:", self.min_score)
+        form.addRow("Similarity:", self.similarity)
+        form.addRow("Batch size:", self.batch)
+        form.addRow("Device:", self.device)
+        box = QGroupBox("Settings")
+        box.setLayout(form)
+
+        self.start_button = QPushButton("Start mining")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.bars = {s: QProgressBar() for s in STAGES}
+        self.stage_labels = {s: QLabel("") for s in STAGES}
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        progress = QFormLayout()
+        for s in STAGES:
+            row = QHBoxLayout()
+            row.addWidget(self.bars[s], 1)
+            row.addWidget(self.stage_labels[s])
+            progress.addRow(s.capitalize() + ":", row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(box)
+        layout.addLayout(buttons)
+        layout.addLayout(progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    def params(self) -> MiningParams:
+        return MiningParams(
+            top_k=self.top_k.value(), min_score=self.min_score.value(),
+            rerank_top=self.rerank_top.value(), batch_size=self.batch.value(),
+            similarity=self.similarity.currentText(),
+        )
+
+    def refresh(self) -> None:
+        """Say what Start will do: a new run, or resume an unfinished one."""
+        store = self.window.store
+        if store is None:
+            self.status.setText("Open or create a project first.")
+            self.start_button.setEnabled(False)
+            return
+        self.start_button.setEnabled(self.worker is None or not self.worker.running)
+        n = store.question_count()
+        last = store.latest_run()
+        text = f"{n} questions in the project."
+        if last is not None and last.status in ("cancelled", "failed", "running"):
+            text += f" Run {last.id} stopped during {last.stage} ({last.status}): Start resumes it."
+            self.start_button.setText("Resume mining")
+        else:
+            self.start_button.setText("Start mining")
+        self.status.setText(text)
+
+    def start(self) -> None:
+        store = self.window.store
+        if store is None or (self.worker and self.worker.running):
+            return
+        path = store.path
+        sparse_model = self.model.text().strip()
+        reranker = self.reranker.text().strip() if self.rerank.isChecked() else None
+        params, device = self.params(), self.device.currentText()
+        s = self.window.settings
+        s.setValue("mine/model", sparse_model)
+        s.setValue("mine/reranker", self.reranker.text().strip())
+        s.setValue("mine/top_k", params.top_k)
+        s.setValue("mine/rerank_top", params.rerank_top)
+        s.setValue("mine/batch", params.batch_size)
+        self._cancel.clear()
+        for s_ in STAGES:
+            self.bars[s_].setValue(0)
+            self.stage_labels[s_].setText("")
+
+        def run():
+            # The worker thread gets its own connection: SQLite connections stay in one thread.
+            worker_store = Store(path)
+            try:
+                self._job = MiningJob(worker_store, sparse_model=sparse_model, reranker=reranker,
+                                      params=params, device=device)
+                if self._cancel.is_set():
+                    self._job.cancel()
+                yield Progress("start", 0, 0, 0, 0, None, 0, f"device {self._job.device}")
+                yield from self._job.run()
+            finally:
+                worker_store.close()
+
+        self.worker = GeneratorWorker(run, cancel=self._request_cancel)
+        self.worker.progress.connect(self.on_progress)
+        self.worker.finished.connect(self.on_finished)
+        self.worker.failed.connect(self.on_failed)
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("Starting…")
+        self.worker.start()
+
+    def _request_cancel(self) -> None:
+        self._cancel.set()
+        if self._job is not None:
+            self._job.cancel()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.status.setText("Cancelling after the current batch…")
+            self.worker.cancel()
+
+    def on_progress(self, ev: Progress) -> None:
+        if ev.stage == "start":
+            self.status.setText(f"Running on {ev.message}")
+        elif ev.stage in STAGES:
+            bar = self.bars[ev.stage]
+            bar.setMaximum(max(ev.total, 1))
+            bar.setValue(ev.done)
+            unit = "pairs" if ev.stage == "rerank" else "questions"
+            self.stage_labels[ev.stage].setText(
+                f"{ev.done}/{ev.total} {unit}, {ev.rate:.0f}/s, ETA {_eta(ev.eta)}"
+            )
+            self.status.setText(f"Run {ev.run_id}: {ev.stage}…")
+        elif ev.stage == "cancelled":
+            self.status.setText(f"Run {ev.run_id} {ev.message}. Its finished work is saved: Resume continues it.")
+        elif ev.stage == "done":
+            for s in STAGES:
+                if self.bars[s].maximum() <= 1 and self.bars[s].value() == 0:
+                    self.stage_labels[s].setText("skipped")
+            self.status.setText(f"Run {ev.run_id} done: {ev.message}.")
+
+    def on_finished(self, _result) -> None:
+        self.cancel_button.setEnabled(False)
+        run = self._job.run_record if self._job else None
+        self._job = None
+        self.refresh()
+        if run is not None and run.status == "done":
+            self.status.setText(self.status.text() + " See the Review tab.")
+            self.finished.emit(run.id)
+
+    def on_failed(self, message: str) -> None:
+        self.cancel_button.setEnabled(False)
+        self._job = None
+        self.refresh()
+        self.status.setText(f"Mining failed: {message}")
+        self.error.emit(message)
+
+    def use_model(self, kind: str, path: Path) -> None:
+        (self.model if kind == "sparse" else self.reranker).setText(str(path))
+        if kind == "cross":
+            self.rerank.setChecked(True)

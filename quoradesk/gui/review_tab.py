@@ -1,0 +1,259 @@
+"""Review: ranked pairs, a score histogram with a draggable threshold, the pair side by
+side with the tokens that made it match, accept/reject/unsure from the keyboard, undo,
+duplicate groups and exports."""
+
+from __future__ import annotations
+
+import html
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import export
+from ..core.review import ReviewSession
+from .pair_table import PairTableModel
+
+
+class ReviewTab(QWidget):
+    error = Signal(str)
+
+    def __init__(self, window):
+        super().__init__()
+        self.window = window
+        self.review: ReviewSession | None = None
+        self.model = PairTableModel()
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self.show_current)
+
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMaximumHeight(140)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.bars = None
+        self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#c0392b", width=2))
+        self.line.sigPositionChangeFinished.connect(lambda: self.set_threshold(self.line.value()))
+        self.plot.addItem(self.line)
+        self.threshold = QDoubleSpinBox(decimals=3, singleStep=0.01, minimum=-1e6, maximum=1e6)
+        self.threshold.editingFinished.connect(lambda: self.set_threshold(self.threshold.value()))
+        self.count = QLabel("")
+
+        self.text_a = QLabel()
+        self.text_b = QLabel()
+        for lab in (self.text_a, self.text_b):
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            lab.setStyleSheet("QLabel { background: #f7f7f9; padding: 8px; border-radius: 4px; }")
+        self.tokens = QLabel("")
+        self.tokens.setWordWrap(True)
+        self.scores = QLabel("")
+
+        buttons = QHBoxLayout()
+        for text, label, key in (("Accept (A)", "accepted", "A"), ("Reject (R)", "rejected", "R"),
+                                 ("Unsure (U)", "unsure", "U"), ("Clear (C)", None, "C")):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, lab=label: self.set_label(lab))
+            buttons.addWidget(b)
+            QShortcut(QKeySequence(key), self, activated=lambda lab=label: self.set_label(lab))
+        undo = QPushButton("Undo (Ctrl+Z)")
+        undo.clicked.connect(self.undo)
+        QShortcut(QKeySequence.Undo, self, activated=self.undo)
+        buttons.addWidget(undo)
+        buttons.addStretch(1)
+        self.export_kind = QComboBox()
+        self.export_kind.addItems(["pairs above threshold", "duplicate groups", "de-duplicated questions"])
+        export_button = QPushButton("Export…")
+        export_button.clicked.connect(self.export)
+        buttons.addWidget(self.export_kind)
+        buttons.addWidget(export_button)
+
+        detail = QWidget()
+        dl = QVBoxLayout(detail)
+        dl.addWidget(QLabel("<b>Question A</b>"))
+        dl.addWidget(self.text_a)
+        dl.addWidget(QLabel("<b>Question B</b>"))
+        dl.addWidget(self.text_b)
+        dl.addWidget(self.scores)
+        dl.addWidget(QLabel("<b>Why they match</b> (shared SPLADE tokens and their weight):"))
+        dl.addWidget(self.tokens)
+        dl.addStretch(1)
+
+        self.groups = QTreeWidget()
+        self.groups.setHeaderLabels(["Group / question", "Id"])
+        self.groups.header().setSectionResizeMode(0, QHeaderView.Stretch)
+        views = QTabWidget()
+        views.addTab(self.table, "Pairs")
+        views.addTab(self.groups, "Groups")
+        views.currentChanged.connect(lambda i: i == 1 and self.fill_groups())
+        self.views = views
+        split = QSplitter()
+        split.addWidget(views)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Threshold:"))
+        top.addWidget(self.threshold)
+        top.addWidget(self.count)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.plot)
+        layout.addWidget(split, 1)
+        layout.addLayout(buttons)
+
+    # ---------------------------------------------------------------- data
+
+    def load(self, run_id: int | None = None) -> None:
+        store = self.window.store
+        if store is None:
+            return
+        try:
+            self.review = ReviewSession(store, run_id, threshold=self.window.threshold_for(store))
+        except LookupError:
+            self.review = None
+            self.model.set_review(None)
+            self.count.setText("No finished run yet: mine the project first.")
+            return
+        counts, edges = self.review.histogram()
+        if self.bars is not None:
+            self.plot.removeItem(self.bars)
+        width = float(edges[1] - edges[0])
+        self.bars = pg.BarGraphItem(x=edges[:-1] + width / 2, height=counts, width=width * 0.9, brush="#5b8def")
+        self.plot.addItem(self.bars)
+        self.plot.setLabel("bottom", self.review.score_name)
+        self.line.setBounds((float(edges[0]), float(edges[-1])))
+        self._apply_threshold(self.review.threshold)
+
+    def set_threshold(self, value: float) -> None:
+        if self.review is None:
+            return
+        self.window.settings.setValue(f"threshold/{self.window.store.path}", float(value))
+        self._apply_threshold(float(value))
+
+    def _apply_threshold(self, value: float) -> None:
+        self.review.threshold = value
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(value)
+        self.threshold.blockSignals(False)
+        self.line.blockSignals(True)
+        self.line.setValue(value)
+        self.line.blockSignals(False)
+        self.model.set_review(self.review)
+        total = self.review.count(above_threshold=False)
+        self.count.setText(f"{self.model.total} of {total} pairs at or above the threshold")
+        if self.model.rowCount():
+            self.table.selectRow(0)
+        if self.views.currentIndex() == 1:
+            self.fill_groups()
+
+    def show_current(self, current, _previous=None) -> None:
+        row = self.model.row_at(current.row())
+        if row is None:
+            return
+        p = row.pair
+        self.text_a.setText(html.escape(p.text_a))
+        self.text_b.setText(html.escape(p.text_b))
+        rerank = "" if p.rerank_score is None else f"reranker {p.rerank_score:.3f}, "
+        self.scores.setText(f"#{row.position}: {rerank}sparse {p.sparse_score:.3f}, label {p.label or 'none'}")
+        try:
+            tokens = self.review.explain(row)
+        except Exception as exc:  # a model moved away: the pair is still reviewable
+            self.tokens.setText(f"(no explanation: {html.escape(str(exc))})")
+            return
+        self.tokens.setText(" ".join(
+            f"<span style='background:#e8f0fe;padding:2px'>{html.escape(t)} <b>{w:.2f}</b></span>"
+            for t, w in tokens
+        ) or "(no shared tokens)")
+
+    # ---------------------------------------------------------------- actions
+
+    def current_index(self) -> int:
+        return self.table.currentIndex().row()
+
+    def set_label(self, label: str | None) -> None:
+        i = self.current_index()
+        row = self.model.row_at(i)
+        if row is None or self.review is None:
+            return
+        try:
+            self.review.label(row, label)
+        except Exception as exc:
+            self.error.emit(f"Could not save the label: {exc}")
+            return
+        self.model.refresh_row(i)
+        if i + 1 < self.model.rowCount():  # move on, as reviewers expect
+            self.table.selectRow(i + 1)
+
+    def undo(self) -> None:
+        if self.review is None:
+            return
+        pair = self.review.undo()
+        if pair is None:
+            return
+        for i, row in enumerate(self.model.rows):
+            if (row.pair.a, row.pair.b) == pair:
+                row.pair.label = self.window.store.label(*pair)
+                self.model.refresh_row(i)
+                self.table.selectRow(i)
+                break
+
+    def fill_groups(self) -> None:
+        self.groups.clear()
+        if self.review is None:
+            return
+        store = self.window.store
+        for n, members in enumerate(self.review.groups()[:2000], start=1):
+            item = QTreeWidgetItem([f"Group {n} ({len(members)} questions)", ""])
+            for qid, text in zip(members, store.texts(members), strict=True):
+                QTreeWidgetItem(item, [text, str(qid)])
+            self.groups.addTopLevelItem(item)
+
+    def export(self) -> None:
+        if self.review is None:
+            return
+        kind = self.export_kind.currentIndex()
+        default = ["pairs.csv", "groups.csv", "unique_questions.csv"][kind]
+        name, _ = QFileDialog.getSaveFileName(self, "Export", default, "CSV (*.csv)")
+        if name:
+            self.export_to(name, kind)
+
+    def export_to(self, path: str, kind: int = 0) -> int:
+        store, run, t = self.window.store, self.review.run.id, self.review.threshold
+        try:
+            if kind == 0:
+                n = export.export_pairs(store, run, path, min_score=t)
+            elif kind == 1:
+                n = export.export_groups(store, run, path, t)
+            else:
+                n = export.export_unique(store, run, path, t)
+        except OSError as exc:
+            self.error.emit(f"Could not write {path}: {exc.strerror or exc}")
+            return 0
+        self.window.statusBar().showMessage(f"Wrote {n} rows to {path}", 8000)
+        return n

@@ -1,0 +1,267 @@
+"""Train: data, base model and the hyper-parameters that matter; Start/Stop on a worker;
+live plots of the training loss and the held-out metric; the evaluation table; one click
+to mine with the new model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import models, training
+from .worker import GeneratorWorker
+
+
+class TrainTab(QWidget):
+    use_for_mining = Signal(str, object)  # kind, model folder
+    error = Signal(str)
+
+    def __init__(self, window):
+        super().__init__()
+        self.window = window
+        self.worker: GeneratorWorker | None = None
+        self.stop_flag = threading.Event()
+        self.result: training.TrainResult | None = None
+        self.kind = QComboBox()
+        self.kind.addItems(["SPLADE (sparse encoder)", "CrossEncoder (reranker)"])
+        self.kind.currentIndexChanged.connect(self.kind_changed)
+        self.from_file = QRadioButton("Quora-format pair file:")
+        self.from_project = QRadioButton("This project's reviewed pairs")
+        self.from_file.setChecked(True)
+        self.data = QLineEdit()
+        self.base = QLineEdit()
+        self.out = QLineEdit()
+        self.epochs = QDoubleSpinBox(minimum=0.1, maximum=50, value=1.0, singleStep=0.5)
+        self.batch = QSpinBox(minimum=2, maximum=1024, value=256)
+        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1e-2, value=1e-4, singleStep=1e-5)
+        self.lambda_q = QDoubleSpinBox(decimals=6, minimum=0, maximum=1, value=5e-5, singleStep=1e-5)
+        self.lambda_c = QDoubleSpinBox(decimals=6, minimum=0, maximum=1, value=3e-5, singleStep=1e-5)
+        self.max_steps = QSpinBox(minimum=-1, maximum=10**7, value=-1)
+        self.max_steps.setSpecialValueText("all")
+
+        def browse_file():
+            name, _ = QFileDialog.getOpenFileName(self, "Pair file", self.data.text(), "Pair files (*.tsv *.csv)")
+            if name:
+                self.data.setText(name)
+
+        def browse_dir(edit):
+            name = QFileDialog.getExistingDirectory(self, "Folder", edit.text())
+            if name:
+                edit.setText(name)
+
+        form = QFormLayout()
+        form.addRow("Train:", self.kind)
+        row = QHBoxLayout()
+        row.addWidget(self.data, 1)
+        b = QPushButton("…")
+        b.clicked.connect(browse_file)
+        row.addWidget(b)
+        form.addRow(self.from_file, row)
+        form.addRow("", self.from_project)
+        for label, edit in (("Base model:", self.base), ("Save to:", self.out)):
+            r = QHBoxLayout()
+            r.addWidget(edit, 1)
+            bb = QPushButton("…")
+            bb.clicked.connect(lambda _=False, e=edit: browse_dir(e))
+            r.addWidget(bb)
+            form.addRow(label, r)
+        form.addRow("Epochs:", self.epochs)
+        form.addRow("Batch size:", self.batch)
+        form.addRow("Learning rate:", self.lr)
+        self.lambda_rows = [("SPLADE λ query:", self.lambda_q), ("SPLADE λ corpus:", self.lambda_c)]
+        for label, w in self.lambda_rows:
+            form.addRow(label, w)
+        form.addRow("Max steps:", self.max_steps)
+        box = QGroupBox("Training")
+        box.setLayout(form)
+
+        self.start_button = QPushButton("Start training")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.use_button = QPushButton("Use for mining")
+        self.use_button.setEnabled(False)
+        self.use_button.clicked.connect(self.use_model)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#2c7be5", width=2))
+        self.metric_plot = pg.PlotWidget(background="w", title="Held-out AP")
+        self.metric_plot.setLabel("bottom", "step")
+        self.metric_curve = self.metric_plot.plot([], [], pen=pg.mkPen("#27ae60", width=2), symbol="o")
+        self.loss_points: list[tuple[int, float]] = []
+        self.metric_points: list[tuple[int, float]] = []
+        self.results = QTableWidget(0, 2)
+        self.results.setHorizontalHeaderLabels(["Held-out metric", "Value"])
+        self.results.horizontalHeader().setStretchLastSection(True)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.use_button)
+        buttons.addStretch(1)
+        left = QVBoxLayout()
+        left.addWidget(box)
+        left.addLayout(buttons)
+        left.addWidget(self.status)
+        left.addWidget(self.results, 1)
+        right = QVBoxLayout()
+        right.addWidget(self.loss_plot)
+        right.addWidget(self.metric_plot)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 1)
+        layout.addLayout(right, 1)
+        self.kind_changed(0)
+
+    def kind_changed(self, index: int) -> None:
+        sparse = index == 0
+        base = models.default_sparse_model_path() if sparse else models.minilm_path()
+        self.base.setText(str(base) if base else "")
+        self.batch.setValue(256 if sparse else 32)
+        self.lr.setValue(1e-4 if sparse else 5e-5)
+        for _, w in self.lambda_rows:
+            w.setEnabled(sparse)
+        stamp = time.strftime("%Y%m%d-%H%M")
+        home = Path(self.window.settings.value("train/dir", str(Path.home() / "QuoraDesk models")))
+        self.out.setText(str(home / f"{'splade' if sparse else 'cross'}-{stamp}"))
+
+    def start(self) -> None:
+        if self.worker is not None and self.worker.running:
+            return
+        sparse = self.kind.currentIndex() == 0
+        try:
+            if self.from_project.isChecked():
+                if self.window.store is None:
+                    raise training.TrainingError("Open a project first")
+                pairs = training.pairs_from_store(self.window.store)
+            else:
+                pairs = training.read_pair_file(self.data.text().strip())
+            train, held = training.split_held_out(pairs, 0.15, seed=12)
+        except (training.TrainingError, OSError) as exc:
+            self.status.setText(f"<b>Cannot train:</b> {exc}")
+            self.error.emit(str(exc))
+            return
+        if sparse:
+            config = training.SparseConfig(
+                epochs=self.epochs.value(), batch_size=self.batch.value(), learning_rate=self.lr.value(),
+                lambda_query=self.lambda_q.value(), lambda_corpus=self.lambda_c.value(),
+                max_steps=self.max_steps.value(), logging_steps=1, loss="mnrl-cos",
+            )
+        else:
+            config = training.CrossConfig(
+                epochs=self.epochs.value(), batch_size=self.batch.value(), learning_rate=self.lr.value(),
+                max_steps=self.max_steps.value(), logging_steps=1,
+            )
+        fn = training.train_sparse if sparse else training.train_cross
+        base, out = self.base.text().strip(), self.out.text().strip()
+        self.window.settings.setValue("train/dir", str(Path(out).parent))
+        self.stop_flag.clear()
+        self.loss_points.clear()
+        self.metric_points.clear()
+        self.loss_curve.setData([], [])
+        self.metric_curve.setData([], [])
+        self.results.setRowCount(0)
+        self.use_button.setEnabled(False)
+
+        def run():
+            events: list = []
+            lock = threading.Lock()
+
+            # The trainer calls back on this thread; hand events out through the generator.
+            def on_event(e):
+                with lock:
+                    events.append(e)
+
+            box: dict = {}
+
+            def target():
+                try:
+                    box["result"] = fn(base, train, held, out, config, on_event=on_event, stop=self.stop_flag)
+                except BaseException as exc:  # re-raised below, on the worker thread
+                    box["error"] = exc
+
+            t = threading.Thread(target=target, daemon=True)
+            t.start()
+            while t.is_alive() or events:
+                t.join(0.05)
+                with lock:
+                    pending, events[:] = list(events), []
+                yield from pending
+            if "error" in box:
+                raise box["error"]
+            return box["result"]
+
+        self.worker = GeneratorWorker(run, cancel=self.stop_flag.set)
+        self.worker.progress.connect(self.on_event)
+        self.worker.finished.connect(self.on_finished)
+        self.worker.failed.connect(self.on_failed)
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status.setText(f"Training on {len(train)} pairs, {len(held)} held out…")
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        self.status.setText("Stopping after the current step; the model will be saved…")
+
+    def on_event(self, e: training.TrainEvent) -> None:
+        if e.kind == "loss" and "loss" in e.values:
+            self.loss_points.append((e.step, float(e.values["loss"])))
+            xs, ys = zip(*self.loss_points, strict=True)
+            self.loss_curve.setData(list(xs), list(ys))
+            self.status.setText(f"Step {e.step}, epoch {e.epoch:.2f}, loss {float(e.values['loss']):.4f}")
+        elif e.kind == "eval":
+            ap = next((float(v) for k, v in e.values.items()
+                       if k.endswith(("cosine_ap", "average_precision"))), None)
+            if ap is not None:
+                self.metric_points.append((e.step, ap))
+                xs, ys = zip(*self.metric_points, strict=True)
+                self.metric_curve.setData(list(xs), list(ys))
+
+    def on_finished(self, result: training.TrainResult) -> None:
+        self.result = result
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.use_button.setEnabled(True)
+        state = "stopped early" if result.stopped else "finished"
+        self.status.setText(f"Training {state} in {result.seconds:.0f}s ({result.steps} steps). "
+                            f"Saved to {result.path}.")
+        rows = [(k.removeprefix("held_out_"), v) for k, v in result.metrics.items() if not k.endswith("threshold")]
+        self.results.setRowCount(len(rows))
+        for i, (k, v) in enumerate(rows):
+            self.results.setItem(i, 0, QTableWidgetItem(k))
+            self.results.setItem(i, 1, QTableWidgetItem(f"{float(v):.4f}"))
+
+    def on_failed(self, message: str) -> None:
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.status.setText(f"<b>Training failed:</b> {message}")
+        self.error.emit(message)
+
+    def use_model(self) -> None:
+        if self.result is not None:
+            kind = "sparse" if self.kind.currentIndex() == 0 else "cross"
+            self.use_for_mining.emit(kind, self.result.path)

@@ -1,0 +1,170 @@
+"""The real window, driven end to end with pytest-qt on real data and the shipped models."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import pytest
+from PySide6.QtCore import QSettings, QTimer
+
+from quoradesk.core.store import Store
+from quoradesk.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def import_file(qtbot, w, path):
+    w.import_tab.load(path)
+    qtbot.waitUntil(lambda: w.import_tab.result is not None, timeout=30000)
+    w.import_tab.add_to_project()
+
+
+def mine(qtbot, w, timeout=240000):
+    with qtbot.waitSignal(w.mine_tab.finished, timeout=timeout) as blocker:
+        w.mine_tab.start()
+    return blocker.args[0]
+
+
+def test_import_mine_review_export_reopen(qtbot, window, tmp_path, dev_slice):
+    project = tmp_path / "p.sqlite"
+    assert window.open_project(project)
+    assert "p.sqlite" in window.windowTitle()
+    import_file(qtbot, window, dev_slice(60))
+    assert "new questions" in window.import_tab.summary.text()
+    assert window.tabs.currentWidget() is window.mine_tab
+    run_id = mine(qtbot, window)
+    assert window.tabs.currentWidget() is window.review_tab
+    review = window.review_tab
+    assert review.review.run.id == run_id and review.review.run.reranked
+    assert review.model.rowCount() > 0
+    review.table.selectRow(0)
+    qtbot.waitUntil(lambda: review.text_a.text() != "", timeout=10000)
+    first = review.model.row_at(0).pair
+    assert review.text_a.text() and "<b>" in review.tokens.text()  # tokens with weights
+    review.set_label("accepted")
+    assert review.model.row_at(0).pair.label == "accepted"
+    out = tmp_path / "pairs.csv"
+    assert review.export_to(str(out), 0) == review.model.total
+    with open(out, encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["label"] == "accepted"
+    window.close()
+
+    again = MainWindow(window.settings)
+    qtbot.addWidget(again)
+    assert str(project) in again.recent()
+    again.open_project(project)
+    assert again.tabs.currentWidget() is again.review_tab  # last results at once
+    row = again.review_tab.model.row_at(0).pair
+    assert (row.a, row.b, row.label) == (first.a, first.b, "accepted")
+    again.close()
+
+
+def test_labels_undo_and_threshold(qtbot, window, tmp_path, dev_slice):
+    window.open_project(tmp_path / "p.sqlite")
+    import_file(qtbot, window, dev_slice(40))
+    window.mine_tab.rerank.setChecked(False)
+    mine(qtbot, window)
+    review = window.review_tab
+    before = review.model.total
+    review.set_threshold(0.95)
+    assert review.model.total < before
+    assert review.threshold.value() == pytest.approx(0.95) and review.line.value() == pytest.approx(0.95)
+    review.set_threshold(0.0)
+    review.table.selectRow(0)
+    review.set_label("rejected")
+    review.table.selectRow(1)
+    review.set_label("accepted")
+    review.undo()
+    assert review.model.row_at(1).pair.label is None
+    assert review.model.row_at(0).pair.label == "rejected"
+    review.views.setCurrentIndex(1)
+    assert review.groups.topLevelItemCount() >= 1
+
+
+def test_cancel_then_resume(qtbot, window, tmp_path, dev_slice):
+    window.open_project(tmp_path / "p.sqlite")
+    import_file(qtbot, window, dev_slice(400))
+    window.mine_tab.rerank.setChecked(False)
+    tab = window.mine_tab
+    tab.start()
+    qtbot.waitUntil(lambda: tab.bars["encode"].value() > 0, timeout=120000)
+    tab.cancel()
+    qtbot.waitUntil(lambda: not tab.worker.running, timeout=60000)
+    run = window.store.latest_run()
+    assert run.status == "cancelled" and run.stage == "encode"
+    assert tab.start_button.text() == "Resume mining"
+    run_id = mine(qtbot, window)
+    assert run_id == run.id and window.store.get_run(run_id).status == "done"
+
+
+def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, dev_slice):
+    window.open_project(tmp_path / "p.sqlite")
+    import_file(qtbot, window, dev_slice(400))
+    window.mine_tab.rerank.setChecked(False)
+    gaps, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(20)
+    mine(qtbot, window)
+    timer.stop()
+    assert len(gaps) > 50
+    assert max(gaps) - 0.020 < 0.100, f"the UI thread stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_training_plots_receive_points(qtbot, window, tmp_path, dev_slice):
+    tab = window.train_tab
+    tab.data.setText(str(dev_slice(200)))
+    tab.out.setText(str(tmp_path / "model"))
+    tab.batch.setValue(16)
+    tab.max_steps.setValue(4)
+    tab.start()
+    qtbot.waitUntil(lambda: not tab.worker.running, timeout=240000)
+    assert len(tab.loss_points) == 4
+    assert len(tab.metric_points) >= 1
+    assert tab.use_button.isEnabled() and tab.results.rowCount() > 0
+    tab.use_model()
+    assert window.mine_tab.model.text() == str(tmp_path / "model")
+
+
+def test_bad_file_shows_a_banner_and_keeps_the_window(qtbot, window, tmp_path):
+    window.open_project(tmp_path / "p.sqlite")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(bytes(range(256)) * 10)
+    window.import_tab.load(bad)
+    qtbot.waitUntil(lambda: window.banner_box.isVisible(), timeout=10000)
+    assert "binary" in window.banner.text()
+    assert window.tabs.isEnabled()
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a project" * 10)
+    assert not window.open_project(junk)
+    assert "not a QuoraDesk project" in window.banner.text()
+    assert window.store is not None and window.store.path.name == "p.sqlite"
+
+
+def test_sample_opens_and_mines(qtbot, window):
+    with qtbot.waitSignal(window.mine_tab.finished, timeout=240000):
+        window.open_sample()
+    store: Store = window.store
+    assert store.question_count() == 233
+    assert window.review_tab.model.rowCount() > 0

@@ -1,0 +1,158 @@
+"""Training and evaluation on small real slices; bad training input fails before any step."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from quoradesk.core import evaluate, models, training
+from quoradesk.core.training import TrainingError
+
+
+@pytest.fixture(scope="module")
+def dev_pairs(dev_tsv):
+    return training.read_pair_file(dev_tsv)
+
+
+@pytest.fixture(scope="module")
+def split(dev_pairs):
+    return training.split_held_out(dev_pairs, 0.15, seed=12)
+
+
+def test_held_out_split_shares_no_question(dev_pairs, split):
+    train, held = split
+    assert len(train) + len(held) == len(dev_pairs) and 1400 <= len(held) <= 1600
+    assert not (set(train.q1) | set(train.q2)) & (set(held.q1) | set(held.q2))
+    assert 0.4 < held.positives / len(held) < 0.6
+
+
+def test_sparse_training_lowers_the_loss(split, tmp_path):
+    train, _ = split
+    few = train.subset([i for i, y in enumerate(train.labels) if y][:32])
+    losses = []
+    result = training.train_sparse(
+        models.base_splade_path(), few, None, tmp_path / "sp",
+        training.SparseConfig(epochs=6, batch_size=16, learning_rate=2e-4, logging_steps=1, loss="mnrl-cos"),
+        device="cpu", on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
+    )
+    assert result.steps == len(losses) == 24
+    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
+    loaded = models.load_sparse_encoder(result.path, "cpu")
+    assert loaded.encode(["How do I learn Python?"]).shape[1] == 30522
+    card = result.card
+    assert card["train_pairs"] == 32 and card["hardware"]["device"] == "cpu"
+    assert (result.path / "quoradesk_training.json").is_file()
+
+
+def test_stop_request_ends_training_within_one_step(split, tmp_path, splade_path):
+    train, held = split
+    stop = threading.Event()
+    steps_seen = []
+
+    def on_event(e):
+        steps_seen.append(e.step)
+        if e.kind == "loss" and e.step >= 2:
+            stop.set()
+
+    result = training.train_cross(
+        splade_path, train.subset(list(range(400))), held.subset(list(range(40))), tmp_path / "ce",
+        training.CrossConfig(epochs=1, batch_size=8, logging_steps=1, eval_steps=1000),
+        device="cpu", on_event=on_event, stop=stop,
+    )
+    assert result.stopped and result.steps == 2
+    reloaded = models.load_cross_encoder(result.path, "cpu")
+    assert reloaded.predict([("How do I learn Python?", "What is Python?")]).shape == (1,)
+
+
+def test_sparse_evaluation_matches_an_independent_computation(split, encoder):
+    from sklearn.metrics import average_precision_score
+
+    _, held = split
+    few = held.subset(list(range(120)))
+    m = evaluate.evaluate_sparse(encoder, few)
+    a = encoder.encode(few.q1).to_dense()
+    b = encoder.encode(few.q2).to_dense()
+    cos = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
+    assert m["cosine_ap"] == pytest.approx(average_precision_score(few.labels, cos.numpy()), abs=1e-4)
+    assert 0 < m["active_dims"] < 300
+
+
+def test_shipped_models_load_offline_and_classify_held_out_pairs(split, monkeypatch):
+    _, held = split
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a model load tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    ce = models.load_cross_encoder(models.SHIPPED_CROSS, "cpu")
+    sp = models.load_sparse_encoder(models.SHIPPED_SPARSE, "cpu")
+    few = held.subset(list(range(60)))
+    scores = ce.predict(list(zip(few.q1, few.q2, strict=True)))
+    accuracy = np.mean((scores > 0.5) == np.array(few.labels))
+    assert accuracy >= 0.75  # the full held-out split measures 0.84
+    emb = sp.encode(["How can I lose weight fast?", "What is the quickest way to lose weight?",
+                     "What is the capital of France?"])
+    sims = sp.similarity(emb, emb)
+    assert sims[0, 1] > 3 * sims[0, 2]
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("0\tWhat is A?\tWhat is B?\t1\n0\tWhy C?\tWhy D?\t2\n", "0 duplicate pairs"),
+        ("What is A?\nWhat is B?\n", "not a labelled pair file"),
+        ("1\tWhat is A?\tIs it A?\t1\nyes\tWhy C?\tWhy D?\t2\n0\tE?\tF?\t3\n", "'yes' is not 0 or 1"),
+        ("1\tWhat is A?\tIs it A?\t1\n2\tWhy C?\tWhy D?\t2\n1\tE?\tIs it E?\t3\n", "'2' is not 0 or 1"),
+    ],
+    ids=["no-positives", "one-column", "label-yes", "label-2"],
+)
+def test_bad_training_files_fail_before_training(tmp_path, content, message):
+    path = write(tmp_path, "pairs.tsv", content)
+    with pytest.raises(TrainingError, match=message):
+        training.read_pair_file(path)
+
+
+def test_existing_output_and_bad_base_fail_before_training(split, tmp_path, splade_path):
+    train, _ = split
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("user file")
+    started = time.perf_counter()
+    with pytest.raises(TrainingError, match="exists and is not empty"):
+        training.train_sparse(splade_path, train, None, out, device="cpu")
+    assert (out / "keep.txt").read_text() == "user file"
+    not_a_model = tmp_path / "notes"
+    not_a_model.mkdir()
+    (not_a_model / "a.txt").write_text("x")
+    with pytest.raises(TrainingError, match="Base model unusable"):
+        training.train_cross(not_a_model, train, None, tmp_path / "new", device="cpu")
+    assert not (tmp_path / "new").exists()
+    assert time.perf_counter() - started < 10  # checked, not trained
+
+
+def test_project_pairs_become_training_data(tmp_path):
+    from quoradesk.core.questions import load_questions
+    from quoradesk.core.store import Store
+
+    src = write(tmp_path, "q.txt", "How do I learn Python?\nBest way to learn Python?\nWhy is the sky blue?\n"
+                "How can I learn Python fast?\n")
+    store = Store(tmp_path / "p.sqlite")
+    store.add_import(load_questions(src))
+    with pytest.raises(TrainingError, match="0 duplicate pairs"):
+        training.pairs_from_store(store)
+    store.set_label(1, 2, "accepted")
+    store.set_label(1, 4, "accepted")
+    store.set_label(1, 3, "rejected")
+    pairs = training.pairs_from_store(store)
+    assert pairs.labels == [1, 0, 1] and pairs.q2[1] == "Why is the sky blue?"
