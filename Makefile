@@ -1,11 +1,12 @@
 # One command each on a fresh machine: `make run` (the app on the bundled sample) and
 # `make test`. Both create .venv and install everything the first time.
+# `make demo` is the same job headless (the CLI on the sample).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run demo test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/quoradesk gui --sample
+
+demo: $(STAMP)
 	$(BIN)/quoradesk demo
 
 test: $(STAMP)
@@ -26,6 +30,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/mine.py
+	$(BIN)/python bench/models.py
+
+screenshots: $(STAMP)
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -63,7 +63,9 @@ def test_stop_request_ends_training_within_one_step(split, tmp_path, splade_path
         training.CrossConfig(epochs=1, batch_size=8, logging_steps=1, eval_steps=1000),
         device="cpu", on_event=on_event, stop=stop,
     )
-    assert result.stopped and result.steps == 2
+    # Asked while step 2 was being logged (the Trainer logs after a step ends): step 3 is
+    # the one step allowed to finish before training stops.
+    assert result.stopped and result.steps == 3
     reloaded = models.load_cross_encoder(result.path, "cpu")
     assert reloaded.predict([("How do I learn Python?", "What is Python?")]).shape == (1,)
 
@@ -149,6 +151,9 @@ def test_project_pairs_become_training_data(tmp_path):
                 "How can I learn Python fast?\n")
     store = Store(tmp_path / "p.sqlite")
     store.add_import(load_questions(src))
+    with pytest.raises(TrainingError, match="No labelled pairs"):
+        training.pairs_from_store(store)
+    store.set_label(1, 3, "rejected")
     with pytest.raises(TrainingError, match="0 duplicate pairs"):
         training.pairs_from_store(store)
     store.set_label(1, 2, "accepted")

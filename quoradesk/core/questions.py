@@ -249,8 +249,10 @@ def _guess_format(path: Path, text: str) -> tuple[str, str | None]:
 
 
 def _is_split_line(line: str) -> bool:
+    """The 4-column split's shape: a short label, two texts, a numeric pair id. The label's
+    value is checked row by row later, so one bad label is reported, not mis-detected."""
     parts = line.rstrip("\r").split("\t")
-    return len(parts) == 4 and parts[0] in ("0", "1") and parts[3].strip().isdigit()
+    return len(parts) == 4 and 0 < len(parts[0].strip()) <= 5 and parts[3].strip().isdigit()
 
 
 def _has_header(rows: list[list[str]]) -> bool:

@@ -54,6 +54,7 @@ class ReviewTab(QWidget):
         self.plot.setMaximumHeight(140)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # scores as they are, not x0.001
         self.bars = None
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#c0392b", width=2))
         self.line.sigPositionChangeFinished.connect(lambda: self.set_threshold(self.line.value()))
