@@ -261,6 +261,35 @@ def _write_card(out: Path, card: dict) -> None:
     (out / "quoradesk_training.json").write_text(json.dumps(card, indent=2, sort_keys=True))
 
 
+def _prepare(base, kind: str, train: LabelledPairs, out_dir, overwrite: bool, device: str):
+    """Every check that can fail, before any model is loaded or step taken."""
+    base = _check_base(base, kind)
+    check_pairs(train)
+    out = _check_output(out_dir, overwrite)
+    return base, out, models.pick_device(device)
+
+
+def _finish(trainer, model, evaluator, reporter, out: Path, half: bool, on_event, card: dict) -> TrainResult:
+    """Train, evaluate on the held-out pairs, save (optionally fp16) with its card."""
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    after = evaluator(model) if evaluator else {}
+    if half:
+        model.half()
+    model.save(str(out))
+    if half:
+        model.float()
+    shutil.rmtree(out / "_checkpoints", ignore_errors=True)
+    steps, stopped = trainer.state.global_step, type(reporter).stopped
+    card = {**card, "metrics_after": after, "training_seconds": round(seconds, 1), "steps": steps,
+            "stopped_early": stopped, "half_precision": half}
+    _write_card(out, card)
+    if on_event:
+        on_event(TrainEvent("done", steps, float(trainer.state.epoch or 0), after))
+    return TrainResult(out, after, seconds, steps, stopped, card, model)
+
+
 # ---------------------------------------------------------------- SPLADE
 
 
@@ -278,10 +307,9 @@ def train_sparse(
     half: bool = False,
 ) -> TrainResult:
     config = config or SparseConfig()
-    base = _check_base(base, "SPLADE base model")
-    check_pairs(train)
-    out = _check_output(out_dir, overwrite)
-    device = models.pick_device(device)
+    if config.loss not in SPARSE_LOSSES:
+        raise TrainingError(f"Unknown SPLADE loss {config.loss!r}: use one of {', '.join(SPARSE_LOSSES)}")
+    base, out, device = _prepare(base, "SPLADE base model", train, out_dir, overwrite, device)
 
     from datasets import Dataset, DatasetDict
     from sentence_transformers import SparseEncoderTrainer, SparseEncoderTrainingArguments
@@ -293,8 +321,6 @@ def train_sparse(
     )
     from sentence_transformers.training_args import BatchSamplers
 
-    if config.loss not in SPARSE_LOSSES:
-        raise TrainingError(f"Unknown SPLADE loss {config.loss!r}: use one of {', '.join(SPARSE_LOSSES)}")
     model = models.load_sparse_encoder(base, device)
 
     def splade(inner):
@@ -362,33 +388,19 @@ def train_sparse(
         callbacks=[reporter],
     )
     before = evaluator(model) if evaluator else {}
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    after = evaluator(model) if evaluator else {}
-    if half:
-        model.half()
-    model.save(str(out))
-    if half:
-        model.float()
-    shutil.rmtree(out / "_checkpoints", ignore_errors=True)
-    card = {
-        "kind": "sparse-encoder (SPLADE)", "base_model": str(base), "data": train.source,
-        "train_pairs": len(train), "train_examples": n_examples, "held_out_pairs": len(held_out or []),
-        "config": asdict(config), "metrics_before": before, "metrics_after": after,
-        "training_seconds": round(seconds, 1), "steps": trainer.state.global_step,
-        "stopped_early": type(reporter).stopped, "hardware": _hardware(device),
-        "half_precision": half, "loss": {
-            "mnrl": "SpladeLoss(SparseMultipleNegativesRankingLoss)",
-            "mnrl-cos": "SpladeLoss(SparseMultipleNegativesRankingLoss(cos_sim, scale=20))",
-            "cosent": "SpladeLoss(SparseCoSENTLoss)",
-            "mnrl+cosent": "SpladeLoss(SparseMultipleNegativesRankingLoss) + SpladeLoss(SparseCoSENTLoss)",
-        }[config.loss],
-    }
-    _write_card(out, card)
-    if on_event:
-        on_event(TrainEvent("done", trainer.state.global_step, float(trainer.state.epoch or 0), after))
-    return TrainResult(out, after, seconds, trainer.state.global_step, type(reporter).stopped, card, model)
+    loss_name = {
+        "mnrl": "SpladeLoss(SparseMultipleNegativesRankingLoss)",
+        "mnrl-cos": "SpladeLoss(SparseMultipleNegativesRankingLoss(cos_sim, scale=20))",
+        "cosent": "SpladeLoss(SparseCoSENTLoss)",
+        "mnrl+cosent": "SpladeLoss(SparseMultipleNegativesRankingLoss) + SpladeLoss(SparseCoSENTLoss)",
+    }[config.loss]
+    return _finish(
+        trainer, model, evaluator, reporter, out, half, on_event,
+        {"kind": "sparse-encoder (SPLADE)", "base_model": str(base), "data": train.source,
+         "train_pairs": len(train), "train_examples": n_examples,
+         "held_out_pairs": len(held_out or []), "config": asdict(config),
+         "metrics_before": before, "hardware": _hardware(device), "loss": loss_name},
+    )
 
 
 # ---------------------------------------------------------------- CrossEncoder
@@ -408,12 +420,9 @@ def train_cross(
     half: bool = False,
 ) -> TrainResult:
     config = config or CrossConfig()
-    base = _check_base(base, "CrossEncoder base model")
-    check_pairs(train)
     if train.positives == len(train):
         raise TrainingError("The CrossEncoder needs non-duplicate pairs (label 0) too")
-    out = _check_output(out_dir, overwrite)
-    device = models.pick_device(device)
+    base, out, device = _prepare(base, "CrossEncoder base model", train, out_dir, overwrite, device)
 
     from datasets import Dataset
     from sentence_transformers import CrossEncoder
@@ -468,25 +477,10 @@ def train_cross(
         model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
         callbacks=[reporter],
     )
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    after = evaluator(model) if evaluator else {}
-    if half:
-        model.model.half()
-    model.save(str(out))
-    if half:
-        model.model.float()
-    shutil.rmtree(out / "_checkpoints", ignore_errors=True)
-    card = {
-        "kind": "cross-encoder", "base_model": str(base), "data": train.source,
-        "train_pairs": len(train), "train_examples": len(dataset),
-        "held_out_pairs": len(held_out or []), "config": asdict(config), "metrics_after": after,
-        "training_seconds": round(seconds, 1), "steps": trainer.state.global_step,
-        "stopped_early": type(reporter).stopped, "hardware": _hardware(device),
-        "half_precision": half, "loss": "BinaryCrossEntropyLoss",
-    }
-    _write_card(out, card)
-    if on_event:
-        on_event(TrainEvent("done", trainer.state.global_step, float(trainer.state.epoch or 0), after))
-    return TrainResult(out, after, seconds, trainer.state.global_step, type(reporter).stopped, card, model)
+    return _finish(
+        trainer, model, evaluator, reporter, out, half, on_event,
+        {"kind": "cross-encoder", "base_model": str(base), "data": train.source,
+         "train_pairs": len(train), "train_examples": len(dataset),
+         "held_out_pairs": len(held_out or []), "config": asdict(config),
+         "hardware": _hardware(device), "loss": "BinaryCrossEntropyLoss"},
+    )

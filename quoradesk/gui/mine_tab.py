@@ -10,12 +10,10 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -26,6 +24,7 @@ from PySide6.QtWidgets import (
 from ..core import models
 from ..core.mining import MiningJob, MiningParams, Progress
 from ..core.store import Store
+from .widgets import PathField
 from .worker import GeneratorWorker
 
 STAGES = ("encode", "search", "rerank")
@@ -49,9 +48,11 @@ class MineTab(QWidget):
         self._job: MiningJob | None = None
         self._cancel = threading.Event()
         settings = window.settings
-        self.model = QLineEdit(settings.value("mine/model", str(models.default_sparse_model_path())))
+        self.model = PathField(settings.value("mine/model", str(models.default_sparse_model_path())),
+                               caption="SPLADE model folder")
         reranker = models.default_reranker_path()
-        self.reranker = QLineEdit(settings.value("mine/reranker", str(reranker) if reranker else ""))
+        self.reranker = PathField(settings.value("mine/reranker", str(reranker) if reranker else ""),
+                                  caption="CrossEncoder folder")
         self.rerank = QCheckBox("Rerank the best candidates with the CrossEncoder")
         self.rerank.setChecked(bool(self.reranker.text()))
         self.top_k = QSpinBox(minimum=1, maximum=100, value=int(settings.value("mine/top_k", 10)))
@@ -63,19 +64,9 @@ class MineTab(QWidget):
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
 
-        def browse(edit):
-            name = QFileDialog.getExistingDirectory(self, "Model folder", edit.text())
-            if name:
-                edit.setText(name)
-
         form = QFormLayout()
-        for label, edit in (("SPLADE model:", self.model), ("CrossEncoder:", self.reranker)):
-            row = QHBoxLayout()
-            row.addWidget(edit, 1)
-            b = QPushButton("…")
-            b.clicked.connect(lambda _=False, e=edit: browse(e))
-            row.addWidget(b)
-            form.addRow(label, row)
+        form.addRow("SPLADE model:", self.model)
+        form.addRow("CrossEncoder:", self.reranker)
         form.addRow("", self.rerank)
         form.addRow("Neighbours per question:", self.top_k)
         form.addRow("Rerank each question's best:", self.rerank_top)

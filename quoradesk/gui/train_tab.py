@@ -13,12 +13,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -29,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import models, training
+from .widgets import PathField
 from .worker import GeneratorWorker
 
 
@@ -48,9 +47,9 @@ class TrainTab(QWidget):
         self.from_file = QRadioButton("Quora-format pair file:")
         self.from_project = QRadioButton("This project's reviewed pairs")
         self.from_file.setChecked(True)
-        self.data = QLineEdit()
-        self.base = QLineEdit()
-        self.out = QLineEdit()
+        self.data = PathField(folder=False, caption="Pair file", file_filter="Pair files (*.tsv *.csv)")
+        self.base = PathField(caption="Base model folder")
+        self.out = PathField(caption="Save the model in")
         self.epochs = QDoubleSpinBox(minimum=0.1, maximum=50, value=1.0, singleStep=0.5)
         self.batch = QSpinBox(minimum=2, maximum=1024, value=256)
         self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1e-2, value=1e-4, singleStep=1e-5)
@@ -59,32 +58,12 @@ class TrainTab(QWidget):
         self.max_steps = QSpinBox(minimum=-1, maximum=10**7, value=-1)
         self.max_steps.setSpecialValueText("all")
 
-        def browse_file():
-            name, _ = QFileDialog.getOpenFileName(self, "Pair file", self.data.text(), "Pair files (*.tsv *.csv)")
-            if name:
-                self.data.setText(name)
-
-        def browse_dir(edit):
-            name = QFileDialog.getExistingDirectory(self, "Folder", edit.text())
-            if name:
-                edit.setText(name)
-
         form = QFormLayout()
         form.addRow("Train:", self.kind)
-        row = QHBoxLayout()
-        row.addWidget(self.data, 1)
-        b = QPushButton("…")
-        b.clicked.connect(browse_file)
-        row.addWidget(b)
-        form.addRow(self.from_file, row)
+        form.addRow(self.from_file, self.data)
         form.addRow("", self.from_project)
-        for label, edit in (("Base model:", self.base), ("Save to:", self.out)):
-            r = QHBoxLayout()
-            r.addWidget(edit, 1)
-            bb = QPushButton("…")
-            bb.clicked.connect(lambda _=False, e=edit: browse_dir(e))
-            r.addWidget(bb)
-            form.addRow(label, r)
+        form.addRow("Base model:", self.base)
+        form.addRow("Save to:", self.out)
         form.addRow("Epochs:", self.epochs)
         form.addRow("Batch size:", self.batch)
         form.addRow("Learning rate:", self.lr)

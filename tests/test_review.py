@@ -1,0 +1,65 @@
+"""The Review screen's logic without a window: pages, threshold, labels and undo."""
+
+from __future__ import annotations
+
+import pytest
+
+from quoradesk.core.mining import MiningJob, MiningParams
+from quoradesk.core.questions import load_questions
+from quoradesk.core.review import ReviewSession
+from quoradesk.core.store import Store
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, dev_tsv, splade_path):
+    tmp = tmp_path_factory.mktemp("review")
+    src = tmp / "slice.tsv"
+    src.write_text("\n".join(dev_tsv.read_text(encoding="utf-8", errors="replace").splitlines()[:80]) + "\n")
+    path = tmp / "p.sqlite"
+    store = Store(path)
+    store.add_import(load_questions(src))
+    list(MiningJob(store, sparse_model=splade_path, params=MiningParams(top_k=5), device="cpu").run())
+    store.close()
+    return path
+
+
+def test_pages_follow_the_ranking_and_threshold(project):
+    store = Store(project)
+    review = ReviewSession(store, threshold=0.0)
+    everything = review.count()
+    first, second = review.page(0, 10), review.page(10, 10)
+    assert [r.position for r in first + second] == list(range(1, 21))
+    scores = [r.pair.score for r in first + second]
+    assert scores == sorted(scores, reverse=True)
+    review.threshold = 0.6
+    assert 0 < review.count() < everything
+    assert all(r.pair.score >= 0.6 for r in review.page(0, 1000))
+    counts, edges = review.histogram(bins=20)
+    assert counts.sum() == everything and len(edges) == 21
+    assert first[0].cells[0] == f"{first[0].pair.score:.3f}"
+
+
+def test_labels_and_undo_survive_a_restart(project):
+    store = Store(project)
+    review = ReviewSession(store)
+    rows = review.page(0, 3)
+    review.label(rows[0], "accepted")
+    review.label(rows[1], "rejected")
+    review.label(rows[1], "unsure")
+    store.close()
+
+    store = Store(project)  # a restart
+    review = ReviewSession(store)
+    rows = review.page(0, 3)
+    assert [r.pair.label for r in rows[:2]] == ["accepted", "unsure"]
+    assert review.undo() == (rows[1].pair.a, rows[1].pair.b)
+    assert store.label(rows[1].pair.a, rows[1].pair.b) == "rejected"
+    review.undo()
+    review.undo()
+    assert store.labels() == {}
+    assert review.undo() is None
+
+
+def test_no_finished_run_is_a_clear_error(tmp_path):
+    with pytest.raises(LookupError, match="mine the questions first"):
+        ReviewSession(Store(tmp_path / "empty.sqlite"))
