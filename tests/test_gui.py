@@ -6,7 +6,7 @@ import csv
 import time
 
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 
 from quoradesk.core.store import Store
 from quoradesk.gui.main_window import MainWindow
@@ -168,3 +168,26 @@ def test_sample_opens_and_mines(qtbot, window):
     store: Store = window.store
     assert store.question_count() == 233
     assert window.review_tab.model.rowCount() > 0
+
+
+def test_sorting_filtering_and_a_quick_cancel(qtbot, window, tmp_path, dev_slice):
+    window.open_project(tmp_path / "p.sqlite")
+    import_file(qtbot, window, dev_slice(300))
+    tab = window.mine_tab
+    tab.rerank.setChecked(False)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.bars["encode"].value() > 0, timeout=120000)
+    asked = time.perf_counter()
+    tab.cancel()
+    qtbot.waitUntil(lambda: not tab.worker.running, timeout=30000)
+    assert time.perf_counter() - asked < 1.0  # lands within one batch (~0.25 s on 2 cores)
+    mine(qtbot, window)
+    review = window.review_tab
+    review.set_threshold(0.0)
+    review.table.sortByColumn(1, Qt.AscendingOrder)
+    texts = [review.model.row_at(i).pair.text_a.lower() for i in range(min(30, review.model.rowCount()))]
+    assert texts == sorted(texts)
+    review.search.setText("python")
+    review.apply_search()
+    assert 0 < review.model.total < review.review.count(above_threshold=False)
+    assert all("python" in (r.pair.text_a + r.pair.text_b).lower() for r in review.model.rows)

@@ -63,3 +63,21 @@ def test_labels_and_undo_survive_a_restart(project):
 def test_no_finished_run_is_a_clear_error(tmp_path):
     with pytest.raises(LookupError, match="mine the questions first"):
         ReviewSession(Store(tmp_path / "empty.sqlite"))
+
+
+def test_sort_and_search(project):
+    store = Store(project)
+    review = ReviewSession(store, threshold=0.0)
+    review.sort_by_column(1, descending=False)
+    texts = [r.pair.text_a.lower() for r in review.page(0, 50)]
+    assert texts == sorted(texts)
+    review.sort_by_column(0, descending=False)
+    scores = [r.pair.score for r in review.page(0, 50)]
+    assert scores == sorted(scores)
+    word = review.page(0, 1)[0].pair.text_a.split()[1]
+    review.search = word
+    rows = review.page(0, 1000)
+    assert rows and len(rows) == review.count() < review.count(above_threshold=False)
+    assert all(word.lower() in (r.pair.text_a + r.pair.text_b).lower() for r in rows)
+    review.search = "100%_no_such\\\\text"
+    assert review.count() == 0 and review.page(0, 10) == []

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from . import models
 from .encode import encode_csr
@@ -192,13 +193,31 @@ class MiningJob:
                 continue
             if self.cancelled:
                 return False
-            texts = self.store.texts(chunk)
-            matrix = encode_csr(self.encoder(), texts, self.params.batch_size)
+            matrix = self._encode_chunk(self.store.texts(chunk))
+            if matrix is None:  # cancelled mid-chunk: nothing of it is saved
+                return False
             self.store.save_encodings(self.sparse_key, chunk, matrix)
             done += len(chunk)
             yield self._progress("encode", done, total, started, at_start, run.id)
         self.store.update_run(run.id, stage="search")
         return True
+
+    def _encode_chunk(self, texts: list[str]):
+        """Encode one chunk batch by batch, checking the cancel flag between batches (so a
+        cancel lands within one batch). Batches are cut from the chunk sorted by length, as
+        SentenceTransformer.encode does, so padding costs the same; the chunk's vectors
+        depend only on its texts, so a resumed run gets exactly the same ones."""
+        size = self.params.batch_size
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        parts = []
+        for lo in range(0, len(order), size):
+            if self.cancelled:
+                return None
+            parts.append(encode_csr(self.encoder(), [texts[i] for i in order[lo : lo + size]], size))
+        stacked = sparse.vstack(parts).tocsr()
+        restore = np.empty(len(order), dtype=np.int64)
+        restore[np.array(order)] = np.arange(len(order))
+        return stacked[restore]
 
     def _search(self, run: Run):
         ids = self.store.question_ids(run.max_question_id)
@@ -238,10 +257,14 @@ class MiningJob:
                 break
             texts_a = self.store.texts([a for a, _ in batch])
             texts_b = self.store.texts([b for _, b in batch])
-            scores = self.reranker().predict(
-                list(zip(texts_a, texts_b, strict=True)),
-                batch_size=self.params.batch_size, show_progress_bar=False,
-            )
+            pairs = list(zip(texts_a, texts_b, strict=True))
+            scores = []
+            size = self.params.batch_size
+            for lo in range(0, len(pairs), size):  # cancel lands within one batch
+                if self.cancelled:
+                    return False
+                scores.extend(self.reranker().predict(pairs[lo : lo + size], batch_size=size,
+                                                      show_progress_bar=False).tolist())
             self.store.set_rerank_scores(
                 run.id, [(a, b, float(s)) for (a, b), s in zip(batch, scores, strict=True)]
             )

@@ -23,10 +23,8 @@ import numpy as np
 from .export import run_groups
 from .store import Pair, Store
 
-SORTS = {
-    "score": "score",  # best first (reranker where it ran, else sparse)
-    "sparse": "sparse",
-}
+# Table columns -> store orders (score: reranker where it ran, else sparse).
+COLUMN_ORDERS = ("score", "question_a", "question_b", "label")
 
 
 @dataclass
@@ -49,6 +47,9 @@ class ReviewSession:
             raise LookupError("No finished run to review yet: mine the questions first")
         self.run = run
         self.threshold = 0.5 if threshold is None else threshold
+        self.order = "score"
+        self.descending = True
+        self.search = ""  # keep pairs where either question contains this text
         self._encoder = None
         self._scores: np.ndarray | None = None
 
@@ -72,14 +73,21 @@ class ReviewSession:
         return np.histogram(s, bins=bins, range=(lo, hi if hi > lo else lo + 1))
 
     def count(self, above_threshold: bool = True) -> int:
-        if above_threshold:
-            return self.store.count_pairs_above(self.run.id, self.threshold)
-        return self.store.count_pairs(self.run.id)
+        if not above_threshold:
+            return self.store.count_pairs(self.run.id)
+        if self.search:
+            return self.store.count_pairs_matching(self.run.id, self.threshold, self.search)
+        return self.store.count_pairs_above(self.run.id, self.threshold)
+
+    def sort_by_column(self, column: int, descending: bool) -> None:
+        self.order = COLUMN_ORDERS[column]
+        self.descending = descending
 
     def page(self, offset: int, limit: int, above_threshold: bool = True) -> list[PairRow]:
         pairs = self.store.top_pairs(
             self.run.id, limit=limit, offset=offset,
             min_score=self.threshold if above_threshold else None,
+            order=self.order, descending=self.descending, search=self.search,
         )
         return [PairRow(p, offset + i + 1) for i, p in enumerate(pairs)]
 

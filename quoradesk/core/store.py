@@ -524,14 +524,30 @@ class Store:
                 [(float(s), run_id, a, b) for a, b, s in rows],
             )
 
+    PAIR_ORDERS = {
+        "score": "{score} desc",
+        "question_a": "qa.text collate nocase",
+        "question_b": "qb.text collate nocase",
+        "label": "coalesce(l.label, '')",
+    }
+
     def top_pairs(
-        self, run_id: int, *, limit: int = 100, offset: int = 0, min_score: float | None = None
+        self, run_id: int, *, limit: int = 100, offset: int = 0, min_score: float | None = None,
+        order: str = "score", descending: bool = True, search: str = "",
     ) -> list[Pair]:
-        """Pairs best first: reranked pairs by reranker score, then the rest by sparse score."""
-        where, args = "p.run_id = ?", [run_id]
-        if min_score is not None:
-            where += f" and p.{self._score_column(run_id)} >= ?"
-            args.append(min_score)
+        """Pairs of a run, best first by default: reranked pairs by reranker score, then the
+        rest by sparse score. ``order`` sorts by another column; ``search`` keeps pairs where
+        either question contains the text (case-insensitive)."""
+        where, args = self._pair_filter(run_id, min_score, search)
+        score = "coalesce(p.rerank_score, -1e30), p.sparse_score"
+        if order not in self.PAIR_ORDERS:
+            raise ValueError(f"order must be one of {sorted(self.PAIR_ORDERS)}")
+        primary = self.PAIR_ORDERS[order].format(score=score)
+        if order == "score":
+            primary = f"coalesce(p.rerank_score, -1e30) {'desc' if descending else 'asc'}, " \
+                      f"p.sparse_score {'desc' if descending else 'asc'}"
+        else:
+            primary += " desc" if descending else " asc"
         sql = f"""
             select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label
             from pairs p
@@ -539,10 +555,28 @@ class Store:
             join questions qb on qb.id = p.b
             left join labels l on l.a = p.a and l.b = p.b
             where {where}
-            order by (p.rerank_score is null), p.rerank_score desc, p.sparse_score desc, p.a, p.b
+            order by {primary}, p.a, p.b
             limit ? offset ?
         """
         return [Pair(*r) for r in self.db.execute(sql, [*args, limit, offset])]
+
+    def _pair_filter(self, run_id: int, min_score: float | None, search: str) -> tuple[str, list]:
+        where, args = "p.run_id = ?", [run_id]
+        if min_score is not None:
+            where += f" and p.{self._score_column(run_id)} >= ?"
+            args.append(min_score)
+        if search:
+            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where += " and (qa.text like ? escape '\\' or qb.text like ? escape '\\')"
+            args += [like, like]
+        return where, args
+
+    def count_pairs_matching(self, run_id: int, min_score: float | None, search: str = "") -> int:
+        where, args = self._pair_filter(run_id, min_score, search)
+        return self.db.execute(
+            f"select count(*) from pairs p join questions qa on qa.id = p.a "
+            f"join questions qb on qb.id = p.b where {where}", args
+        ).fetchone()[0]
 
     def iter_pairs(self, run_id: int, *, min_score: float | None = None, chunk: int = 5000) -> Iterator[Pair]:
         offset = 0

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSplitter,
     QTableView,
@@ -49,6 +50,8 @@ class ReviewTab(QWidget):
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setSectionResizeMode(2, QHeaderView.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self.show_current)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.DescendingOrder)
 
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMaximumHeight(140)
@@ -62,6 +65,11 @@ class ReviewTab(QWidget):
         self.threshold = QDoubleSpinBox(decimals=3, singleStep=0.01, minimum=-1e6, maximum=1e6)
         self.threshold.editingFinished.connect(lambda: self.set_threshold(self.threshold.value()))
         self.count = QLabel("")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Filter: text in either question")
+        self.search.setClearButtonEnabled(True)
+        self.search.returnPressed.connect(self.apply_search)
+        self.search.textChanged.connect(lambda t: not t and self.apply_search())
 
         self.text_a = QLabel()
         self.text_b = QLabel()
@@ -122,6 +130,7 @@ class ReviewTab(QWidget):
         top.addWidget(self.threshold)
         top.addWidget(self.count)
         top.addStretch(1)
+        top.addWidget(self.search, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.plot)
@@ -141,6 +150,7 @@ class ReviewTab(QWidget):
             self.model.set_review(None)
             self.count.setText("No finished run yet: mine the project first.")
             return
+        self.review.search = self.search.text().strip()
         counts, edges = self.review.histogram()
         if self.bars is not None:
             self.plot.removeItem(self.bars)
@@ -172,6 +182,11 @@ class ReviewTab(QWidget):
             self.table.selectRow(0)
         if self.views.currentIndex() == 1:
             self.fill_groups()
+
+    def apply_search(self) -> None:
+        if self.review is not None:
+            self.review.search = self.search.text().strip()
+            self._apply_threshold(self.review.threshold)
 
     def show_current(self, current, _previous=None) -> None:
         row = self.model.row_at(current.row())
