@@ -169,7 +169,7 @@ def _print_pairs(store, run_id, limit, min_score, *, explain, encoder, key=None)
     for i, p in enumerate(pairs, start=1):
         scores = f"sparse {p.sparse_score:.2f}"
         if p.rerank_score is not None:
-            scores = f"rerank {p.rerank_score:.3f}  " + scores
+            scores = f"score {p.score:.3f}  rerank {p.rerank_score:.3f}  " + scores
         label = f"  [{p.label}]" if p.label else ""
         print(f"{i:>3}. {scores}{label}\n     A: {p.text_a}\n     B: {p.text_b}")
         if vectors is not None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from .groups import duplicate_groups
 from .store import Store
 
@@ -45,7 +47,8 @@ def _write(path: str | Path, header: list[str], rows) -> int:
 
 def export_pairs(store: Store, run_id: int, path: str | Path, min_score: float | None = None) -> int:
     rows = (
-        (p.a, p.b, p.text_a, p.text_b, round(p.score, 6), round(p.sparse_score, 6),
+        (p.a, p.b, p.text_a, p.text_b, None if p.score is None else round(p.score, 6),
+         round(p.sparse_score, 6),
          None if p.rerank_score is None else round(p.rerank_score, 6), p.rank, p.label or "")
         for p in store.iter_pairs(run_id, min_score=min_score)
     )
@@ -58,11 +61,8 @@ def export_pairs(store: Store, run_id: int, path: str | Path, min_score: float |
 
 
 def run_groups(store: Store, run_id: int, threshold: float) -> list[list[int]]:
-    run = store.get_run(run_id)
-    a, b, sparse_s, rerank_s = store.pair_arrays(run_id)
-    scores = rerank_s if run.reranked else sparse_s
-    scores = scores.copy()
-    scores[~(scores == scores)] = float("-inf")  # pairs never reranked never pass
+    a, b, scores = store.pair_scores(run_id)
+    scores[np.isnan(scores)] = -np.inf  # candidates never reranked never pass
     return duplicate_groups(a, b, scores, threshold, store.labels())
 
 

@@ -46,6 +46,13 @@ class MiningParams:
     batch_size: int = 32  # encoder / reranker batch
     chunk_size: int = 256  # questions per committed encoding chunk
     similarity: str = "cosine"  # "cosine" (L2-normalised SPLADE vectors) or "dot"
+    # Ranking score of a reranked pair: w * reranker + (1 - w) * sparse. None: 0.5 for
+    # cosine (both in [0, 1]; measured best on held-out Quora), 1.0 (reranker only) for dot.
+    rerank_weight: float | None = None
+
+    def __post_init__(self):
+        if self.rerank_weight is None:
+            object.__setattr__(self, "rerank_weight", 0.5 if self.similarity == "cosine" else 1.0)
 
     def key(self) -> dict:
         """What defines a run's result (batch size does not)."""

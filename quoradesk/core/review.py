@@ -36,7 +36,7 @@ class PairRow:
     def cells(self) -> tuple[str, str, str, str]:
         """The four columns of the table: score, question A, question B, label."""
         p = self.pair
-        return (f"{p.score:.3f}", p.text_a, p.text_b, p.label or "")
+        return ("–" if p.score is None else f"{p.score:.3f}", p.text_a, p.text_b, p.label or "")
 
 
 class ReviewSession:
@@ -55,13 +55,16 @@ class ReviewSession:
 
     @property
     def score_name(self) -> str:
-        return "reranker score" if self.run.reranked else f"{self.run.params.get('similarity', 'dot')} similarity"
+        sim = self.run.params.get("similarity", "dot")
+        if not self.run.reranked:
+            return f"{sim} similarity"
+        w = self.run.params.get("rerank_weight", 1.0)
+        return "reranker score" if w == 1.0 else f"score: {w:g} x reranker + {1 - w:g} x {sim}"
 
     def scores(self) -> np.ndarray:
         """Every pair's ranking score (pairs never reranked count as not passing)."""
         if self._scores is None:
-            _, _, sparse_s, rerank_s = self.store.pair_arrays(self.run.id)
-            s = rerank_s if self.run.reranked else sparse_s
+            _, _, s = self.store.pair_scores(self.run.id)
             self._scores = s[~np.isnan(s)]
         return self._scores
 

@@ -63,6 +63,7 @@ class MineTab(QWidget):
         self.batch = QSpinBox(minimum=1, maximum=1024, value=int(settings.value("mine/batch", 32)))
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.setCurrentText(settings.value("mine/device", "auto"))
 
         form = QFormLayout()
         form.addRow("SPLADE model:", self.model)
@@ -142,6 +143,7 @@ class MineTab(QWidget):
         s.setValue("mine/top_k", params.top_k)
         s.setValue("mine/rerank_top", params.rerank_top)
         s.setValue("mine/batch", params.batch_size)
+        s.setValue("mine/device", device)
         self._cancel.clear()
         for s_ in STAGES:
             self.bars[s_].setValue(0)
