@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
 from quoradesk.core.evaluate import mining_metrics  # noqa: E402
-from quoradesk.core.index import SparseIndex, brute_force_top_k  # noqa: E402
+from quoradesk.core.index import SparseIndex, brute_force_top_k, prepare  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 from quoradesk.core.store import Store  # noqa: E402
@@ -84,7 +84,9 @@ def main() -> None:
     run = store.get_run(job.run_record.id)
     tm = run.timings
     # The search stage's time includes loading vectors and writing pairs; time the index alone.
-    matrix = store.load_encodings(run.sparse_model_key, store.question_ids(run.max_question_id))
+    # The same vectors the pipeline searched (cosine: L2-normalised rows).
+    matrix = prepare(store.load_encodings(run.sparse_model_key, store.question_ids(run.max_question_id)),
+                     params.similarity)
     t = time.perf_counter()
     a, b, s, r = SparseIndex(matrix).all_pairs(args.top_k)
     t_index = time.perf_counter() - t

@@ -39,6 +39,16 @@ def test_pages_follow_the_ranking_and_threshold(project):
     assert first[0].cells[0] == f"{first[0].pair.score:.3f}"
 
 
+def test_paging_after_a_row_equals_offset_paging(project):
+    review = ReviewSession(Store(project), threshold=0.0)
+    by_offset = review.page(0, 60)
+    by_cursor = review.page(0, 20)
+    while len(by_cursor) < 60:
+        by_cursor += review.page(len(by_cursor), 20, after=by_cursor[-1])
+    assert [(r.pair.a, r.pair.b) for r in by_cursor] == [(r.pair.a, r.pair.b) for r in by_offset]
+    assert [r.position for r in by_cursor] == list(range(1, 61))
+
+
 def test_labels_and_undo_survive_a_restart(project):
     store = Store(project)
     review = ReviewSession(store)

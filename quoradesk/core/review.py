@@ -86,11 +86,16 @@ class ReviewSession:
         self.order = COLUMN_ORDERS[column]
         self.descending = descending
 
-    def page(self, offset: int, limit: int, above_threshold: bool = True) -> list[PairRow]:
+    def page(
+        self, offset: int, limit: int, above_threshold: bool = True, after: PairRow | None = None
+    ) -> list[PairRow]:
+        """Rows offset+1..offset+limit; pass the previous page's last row as ``after`` to
+        page through the index (constant cost however deep)."""
         pairs = self.store.top_pairs(
             self.run.id, limit=limit, offset=offset,
             min_score=self.threshold if above_threshold else None,
             order=self.order, descending=self.descending, search=self.search,
+            after=after.pair if after is not None else None,
         )
         return [PairRow(p, offset + i + 1) for i, p in enumerate(pairs)]
 

@@ -209,11 +209,15 @@ class Store:
             db["pairs"].create(
                 {
                     "run_id": int, "a": int, "b": int, "sparse_score": float,
-                    "rerank_score": float, "rank": int,
+                    "rerank_score": float, "rank": int, "score": float,
                 },
                 pk=("run_id", "a", "b"), foreign_keys=[("run_id", "runs", "id")],
             )
-            db["pairs"].create_index(["run_id", "sparse_score"])
+            # The Review table pages through this index in its own order: no sort, no scan.
+            db.execute(
+                "create index pairs_ranking on pairs (run_id, score desc, sparse_score desc, a, b)"
+            )
+            db["pairs"].create_index(["run_id", "b"])
             db["labels"].create(
                 {"a": int, "b": int, "label": str, "updated": float}, pk=("a", "b")
             )
@@ -470,14 +474,16 @@ class Store:
         **run_fields,
     ) -> None:
         """Store a run's candidate pairs (a < b) and move the run on, in one transaction."""
+        reranked = self.rerank_weight(run_id) is not None
         with self.db.atomic():
             self.db.execute("delete from pairs where run_id = ?", [run_id])
+            sparse_scores = scores.astype(float).tolist()
             self.db.conn.executemany(
-                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank) "
-                "values (?, ?, ?, ?, NULL, ?)",
+                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score) "
+                "values (?, ?, ?, ?, NULL, ?, ?)",
                 zip(
-                    [run_id] * len(a), a.tolist(), b.tolist(),
-                    scores.astype(float).tolist(), ranks.tolist(), strict=True,
+                    [run_id] * len(a), a.tolist(), b.tolist(), sparse_scores, ranks.tolist(),
+                    [None] * len(a) if reranked else sparse_scores, strict=True,
                 ),
             )
             if run_fields:
@@ -501,17 +507,20 @@ class Store:
             sql += " and rerank_score is not null" if reranked else " and rerank_score is null"
         return self.db.execute(sql, args).fetchone()[0]
 
-    def score_expression(self, run_id: int) -> str:
-        """The SQL for a run's ranking score. Without a reranker: the sparse score. With one:
-        ``w * rerank + (1 - w) * sparse`` with w the run's ``rerank_weight`` (cosine runs mix
-        the two: on held-out Quora questions mining AP was 0.58 sparse alone, 0.46 reranker
-        alone, 0.63 mixed half and half). A candidate never reranked has no score (NULL):
-        it ranks after every reranked pair and passes no threshold."""
+    def rerank_weight(self, run_id: int) -> float | None:
+        """A run's ranking score is ``w * rerank + (1 - w) * sparse`` (None: no reranker, the
+        sparse score). Cosine runs mix the two: on held-out Quora questions mining AP was 0.58
+        sparse alone, 0.46 reranker alone, 0.63 mixed half and half. A candidate never
+        reranked has no score (NULL): it ranks after every reranked pair and passes no
+        threshold."""
         row = self.db.execute("select reranker, params from runs where id = ?", [run_id]).fetchone()
         if not row or not row[0]:
-            return "p.sparse_score"
-        w = float(json.loads(row[1] or "{}").get("rerank_weight", 1.0))
-        return f"({w!r} * p.rerank_score + {1.0 - w!r} * p.sparse_score)"
+            return None
+        return float(json.loads(row[1] or "{}").get("rerank_weight", 1.0))
+
+    def score_expression(self, run_id: int) -> str:
+        """The SQL for a run's ranking score: the stored ``score`` column (see rerank_weight)."""
+        return "p.score"
 
     def count_pairs_above(self, run_id: int, min_score: float) -> int:
         expr = self.score_expression(run_id)
@@ -530,10 +539,13 @@ class Store:
         return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
 
     def set_rerank_scores(self, run_id: int, rows: list[tuple[int, int, float]]) -> None:
+        w = self.rerank_weight(run_id)
+        w = 1.0 if w is None else w
         with self.db.atomic():
             self.db.conn.executemany(
-                "update pairs set rerank_score = ? where run_id = ? and a = ? and b = ?",
-                [(float(s), run_id, a, b) for a, b, s in rows],
+                "update pairs set rerank_score = ?1, score = ?2 * ?1 + ?3 * sparse_score "
+                "where run_id = ?4 and a = ?5 and b = ?6",
+                [(float(s), w, 1.0 - w, run_id, a, b) for a, b, s in rows],
             )
 
     PAIR_ORDERS = {
@@ -546,19 +558,26 @@ class Store:
     def top_pairs(
         self, run_id: int, *, limit: int = 100, offset: int = 0, min_score: float | None = None,
         order: str = "score", descending: bool = True, search: str = "",
+        after: Pair | None = None,
     ) -> list[Pair]:
         """Pairs of a run, best first by default: reranked pairs by reranker score, then the
         rest by sparse score. ``order`` sorts by another column; ``search`` keeps pairs where
-        either question contains the text (case-insensitive)."""
+        either question contains the text (case-insensitive). ``after`` (the last row of the
+        previous page, best-first order only) pages through the index instead of OFFSET, so
+        the 400th page costs what the first does."""
         where, args = self._pair_filter(run_id, min_score, search)
+        if after is not None and order == "score" and descending and after.score is not None:
+            where += " and (p.score, p.sparse_score, p.a, p.b) < (?, ?, ?, ?)"
+            args += [after.score, after.sparse_score, after.a, after.b]
+            offset = 0
         if order not in self.PAIR_ORDERS:
             raise ValueError(f"order must be one of {sorted(self.PAIR_ORDERS)}")
         expr = self.score_expression(run_id)
         direction = "desc" if descending else "asc"
-        if order == "score":
-            primary = f"({expr} is null), {expr} {direction}, p.sparse_score {direction}"
+        if order == "score":  # NULL scores sort last in descending order: the index's order
+            primary = f"{expr} {direction}, p.sparse_score {direction}, p.a {direction}, p.b {direction}"
         else:
-            primary = f"{self.PAIR_ORDERS[order]} {direction}"
+            primary = f"{self.PAIR_ORDERS[order]} {direction}, p.a, p.b"
         sql = f"""
             select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label,
                    {expr}
@@ -567,7 +586,7 @@ class Store:
             join questions qb on qb.id = p.b
             left join labels l on l.a = p.a and l.b = p.b
             where {where}
-            order by {primary}, p.a, p.b
+            order by {primary}
             limit ? offset ?
         """
         return [Pair(*r) for r in self.db.execute(sql, [*args, limit, offset])]
@@ -577,18 +596,16 @@ class Store:
         if min_score is not None:
             where += f" and {self.score_expression(run_id)} >= ?"
             args.append(min_score)
-        if search:
+        if search:  # find the questions first (19k rows), then their pairs through indexes
             like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where += " and (qa.text like ? escape '\\' or qb.text like ? escape '\\')"
+            match = "select id from questions where text like ? escape '\\'"
+            where += f" and (p.a in ({match}) or p.b in ({match}))"
             args += [like, like]
         return where, args
 
     def count_pairs_matching(self, run_id: int, min_score: float | None, search: str = "") -> int:
         where, args = self._pair_filter(run_id, min_score, search)
-        return self.db.execute(
-            f"select count(*) from pairs p join questions qa on qa.id = p.a "
-            f"join questions qb on qb.id = p.b where {where}", args
-        ).fetchone()[0]
+        return self.db.execute(f"select count(*) from pairs p where {where}", args).fetchone()[0]
 
     def iter_pairs(self, run_id: int, *, min_score: float | None = None, chunk: int = 5000) -> Iterator[Pair]:
         offset = 0

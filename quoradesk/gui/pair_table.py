@@ -40,7 +40,8 @@ class PairTableModel(QAbstractTableModel):
 
     def fetchMore(self, parent=_ROOT) -> None:
         start = len(self.rows)
-        page = self.review.page(start, min(PAGE, self.total - start))
+        page = self.review.page(start, min(PAGE, self.total - start),
+                                after=self.rows[-1] if self.rows else None)
         if not page:
             self.total = start
             return

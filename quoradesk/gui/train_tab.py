@@ -166,32 +166,9 @@ class TrainTab(QWidget):
         self.use_button.setEnabled(False)
 
         def run():
-            events: list = []
-            lock = threading.Lock()
-
-            # The trainer calls back on this thread; hand events out through the generator.
-            def on_event(e):
-                with lock:
-                    events.append(e)
-
-            box: dict = {}
-
-            def target():
-                try:
-                    box["result"] = fn(base, train, held, out, config, on_event=on_event, stop=self.stop_flag)
-                except BaseException as exc:  # re-raised below, on the worker thread
-                    box["error"] = exc
-
-            t = threading.Thread(target=target, daemon=True)
-            t.start()
-            while t.is_alive() or events:
-                t.join(0.05)
-                with lock:
-                    pending, events[:] = list(events), []
-                yield from pending
-            if "error" in box:
-                raise box["error"]
-            return box["result"]
+            # Runs on the worker thread; each event crosses to the UI thread as a queued signal.
+            return fn(base, train, held, out, config, on_event=self.worker.progress.emit,
+                      stop=self.stop_flag)
 
         self.worker = GeneratorWorker(run, cancel=self.stop_flag.set)
         self.worker.progress.connect(self.on_event)
