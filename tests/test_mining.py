@@ -75,8 +75,7 @@ def test_progress_events_cover_every_stage(mined):
 
 
 def snapshot(store, run_id):
-    a, b, s, r = store.pair_arrays(run_id)
-    return a, b, s
+    return store.pair_scores(run_id)  # a, b and score (the sparse score: no reranker here)
 
 
 def test_cancel_then_resume_gives_the_same_pairs(mined, tmp_path, splade_path):

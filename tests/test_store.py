@@ -133,3 +133,28 @@ def test_labels_are_stored_canonically(tmp_path, sample):
     assert store.labels() == {(2, 3): "rejected"}
     with pytest.raises(ValueError):
         store.set_label(1, 2, "maybe")
+
+
+def test_paging_pairs_in_small_pages_equals_one_query(tmp_path):
+    """iter_pairs pages through the ranking index, falling back to OFFSET for candidates
+    without a score (never reranked): the result is the one-query ranking, row for row."""
+    import numpy as np
+
+    p = tmp_path / "q.txt"
+    p.write_text("".join(f"Question number {i}?\n" for i in range(40)))
+    store = Store(tmp_path / "p.sqlite")
+    store.add_import(load_questions(p))
+    run = store.create_run(sparse_model="m", sparse_model_key="k", reranker="r", reranker_key="rk",
+                           params={"rerank_weight": 0.5}, device="cpu")
+    rng = np.random.default_rng(1)
+    a = np.repeat(np.arange(1, 11), 3)
+    b = a + np.tile([10, 20, 30], 10)
+    store.replace_pairs(run.id, a, b, rng.random(30).astype(np.float32), np.tile([1, 2, 3], 10))
+    store.set_rerank_scores(run.id, [(int(x), int(y), float(s)) for x, y, s in
+                                     zip(a[:20], b[:20], rng.random(20), strict=True)])
+    whole = [(q.a, q.b) for q in store.top_pairs(run.id, limit=1000)]
+    paged = [(q.a, q.b) for q in store.iter_pairs(run.id, chunk=7)]
+    assert paged == whole and len(whole) == 30
+    assert [q.score is None for q in store.top_pairs(run.id, limit=1000)].count(True) == 10
+    assert [(q.a, q.b) for q in store.iter_pairs(run.id, chunk=4, min_score=0.3)] == [
+        (q.a, q.b) for q in store.top_pairs(run.id, limit=1000, min_score=0.3)]

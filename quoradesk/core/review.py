@@ -78,9 +78,7 @@ class ReviewSession:
     def count(self, above_threshold: bool = True) -> int:
         if not above_threshold:
             return self.store.count_pairs(self.run.id)
-        if self.search:
-            return self.store.count_pairs_matching(self.run.id, self.threshold, self.search)
-        return self.store.count_pairs_above(self.run.id, self.threshold)
+        return self.store.count_pairs_matching(self.run.id, self.threshold, self.search)
 
     def sort_by_column(self, column: int, descending: bool) -> None:
         self.order = COLUMN_ORDERS[column]

@@ -86,7 +86,7 @@ class Pair:
     rerank_score: float | None
     rank: int
     label: str | None
-    score: float | None  # the run's ranking score (Store.score_expression); None: not reranked
+    score: float | None  # the run's ranking score (see Store.rerank_weight); None: not reranked
 
 
 def file_sha256(path: str | Path) -> str:
@@ -518,21 +518,10 @@ class Store:
             return None
         return float(json.loads(row[1] or "{}").get("rerank_weight", 1.0))
 
-    def score_expression(self, run_id: int) -> str:
-        """The SQL for a run's ranking score: the stored ``score`` column (see rerank_weight)."""
-        return "p.score"
-
-    def count_pairs_above(self, run_id: int, min_score: float) -> int:
-        expr = self.score_expression(run_id)
-        return self.db.execute(
-            f"select count(*) from pairs p where p.run_id = ? and {expr} >= ?", [run_id, min_score]
-        ).fetchone()[0]
-
     def pair_scores(self, run_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(a, b, ranking score with NaN where there is none) for a whole run."""
-        expr = self.score_expression(run_id)
         rows = self.db.execute(
-            f"select p.a, p.b, coalesce({expr}, 'nan') from pairs p where p.run_id = ? order by p.a, p.b",
+            "select a, b, coalesce(score, 'nan') from pairs where run_id = ? order by a, b",
             [run_id],
         ).fetchall()
         arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
@@ -549,7 +538,7 @@ class Store:
             )
 
     PAIR_ORDERS = {
-        "score": "",  # the run's ranking score (score_expression)
+        "score": "",  # the run's ranking score: handled in top_pairs (index order)
         "question_a": "qa.text collate nocase",
         "question_b": "qb.text collate nocase",
         "label": "coalesce(l.label, '')",
@@ -560,27 +549,27 @@ class Store:
         order: str = "score", descending: bool = True, search: str = "",
         after: Pair | None = None,
     ) -> list[Pair]:
-        """Pairs of a run, best first by default: reranked pairs by reranker score, then the
-        rest by sparse score. ``order`` sorts by another column; ``search`` keeps pairs where
+        """Pairs of a run, best first by default (by the stored ranking score, see
+        rerank_weight; candidates without one last). ``order`` sorts by another column; ``search`` keeps pairs where
         either question contains the text (case-insensitive). ``after`` (the last row of the
         previous page, best-first order only) pages through the index instead of OFFSET, so
         the 400th page costs what the first does."""
         where, args = self._pair_filter(run_id, min_score, search)
         if after is not None and order == "score" and descending and after.score is not None:
-            where += " and (p.score, p.sparse_score, p.a, p.b) < (?, ?, ?, ?)"
+            # Rows without a score (never reranked) sort after every scored row.
+            where += " and ((p.score, p.sparse_score, p.a, p.b) < (?, ?, ?, ?) or p.score is null)"
             args += [after.score, after.sparse_score, after.a, after.b]
             offset = 0
         if order not in self.PAIR_ORDERS:
             raise ValueError(f"order must be one of {sorted(self.PAIR_ORDERS)}")
-        expr = self.score_expression(run_id)
         direction = "desc" if descending else "asc"
         if order == "score":  # NULL scores sort last in descending order: the index's order
-            primary = f"{expr} {direction}, p.sparse_score {direction}, p.a {direction}, p.b {direction}"
+            primary = f"p.score {direction}, p.sparse_score {direction}, p.a {direction}, p.b {direction}"
         else:
             primary = f"{self.PAIR_ORDERS[order]} {direction}, p.a, p.b"
         sql = f"""
             select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label,
-                   {expr}
+                   p.score
             from pairs p
             join questions qa on qa.id = p.a
             join questions qb on qb.id = p.b
@@ -594,7 +583,7 @@ class Store:
     def _pair_filter(self, run_id: int, min_score: float | None, search: str) -> tuple[str, list]:
         where, args = "p.run_id = ?", [run_id]
         if min_score is not None:
-            where += f" and {self.score_expression(run_id)} >= ?"
+            where += " and p.score >= ?"
             args.append(min_score)
         if search:  # find the questions first (19k rows), then their pairs through indexes
             like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -604,27 +593,21 @@ class Store:
         return where, args
 
     def count_pairs_matching(self, run_id: int, min_score: float | None, search: str = "") -> int:
+        """Pairs at or above ``min_score`` (None: all) whose questions contain ``search``."""
         where, args = self._pair_filter(run_id, min_score, search)
         return self.db.execute(f"select count(*) from pairs p where {where}", args).fetchone()[0]
 
     def iter_pairs(self, run_id: int, *, min_score: float | None = None, chunk: int = 5000) -> Iterator[Pair]:
-        offset = 0
+        """Every pair, best first, a page at a time through the ranking index (see top_pairs'
+        ``after``), so exporting 500,000 pairs costs no deep OFFSET scans."""
+        offset, last = 0, None
         while True:
-            page = self.top_pairs(run_id, limit=chunk, offset=offset, min_score=min_score)
+            page = self.top_pairs(run_id, limit=chunk, offset=offset, min_score=min_score, after=last)
             if not page:
                 return
             yield from page
             offset += len(page)
-
-    def pair_arrays(self, run_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(a, b, sparse_score, rerank_score with NaN where not reranked) for a whole run."""
-        rows = self.db.execute(
-            "select a, b, sparse_score, coalesce(rerank_score, 'nan') from pairs where run_id = ? "
-            "order by a, b",
-            [run_id],
-        ).fetchall()
-        arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
-        return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], arr[:, 3]
+            last = page[-1]
 
     # ------------------------------------------------------------ labels
 
