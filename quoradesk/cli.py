@@ -21,8 +21,9 @@ import signal
 import sys
 from pathlib import Path
 
+from .core.resources import SAMPLE_QUESTIONS as SAMPLE
+
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_MODEL, EXIT_PROJECT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample_questions.csv"
 
 
 def _err(msg: str) -> None:
@@ -80,6 +81,7 @@ def cmd_mine(args) -> int:
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(
         top_k=args.top_k, min_score=args.min_score, rerank_top=args.rerank_top,
+        rerank_floor=args.rerank_floor,
         batch_size=args.batch_size, chunk_size=args.chunk_size, similarity=args.similarity,
     )
     with Store(args.db) as store:
@@ -343,6 +345,8 @@ def _data_dir() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quoradesk", description="Find duplicate questions, offline.")
+    p.add_argument("--self-test", action="store_true",
+                   help="check this installation: mine the bundled sample headless and report (use alone)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def import_opts(sp, required):
@@ -370,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-score", type=float, default=0.0, help="sparse score floor")
     sp.add_argument("--similarity", choices=["cosine", "dot"], default="cosine",
                     help="how SPLADE vectors are compared (cosine: normalised)")
-    sp.add_argument("--rerank-top", type=_positive_int, default=3, help="rerank each question's top N")
+    sp.add_argument("--rerank-top", type=_positive_int, default=1, help="rerank each question's top N")
+    sp.add_argument("--rerank-floor", type=float,
+                    help="rerank only pairs scoring at least this (default 0.4 for cosine, 0 for dot)")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
     sp.add_argument("--chunk-size", type=_positive_int, default=256,
                     help="questions encoded per saved chunk (work lost to a crash at most)")
@@ -433,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("gui", help="open the desktop app (the default with no command)")
     sp.add_argument("project", nargs="?", help="a project file to open")
     sp.add_argument("--sample", action="store_true", help="open the bundled sample and mine it")
+    sp.add_argument("--quit-when-done", action="store_true",
+                    help="exit once mining finishes (0) or fails (1): a smoke test of the app")
     sp.set_defaults(func=cmd_gui)
 
     sp = sub.add_parser("demo", help="mine the bundled sample file")
@@ -452,13 +460,17 @@ def _positive_int(text: str) -> int:
 def cmd_gui(args) -> int:
     from .gui.app import run
 
-    return run(project=args.project, sample=args.sample)
+    return run(project=args.project, sample=args.sample, quit_when_done=args.quit_when_done)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:  # double-click / plain `quoradesk`: the desktop app
         argv = ["gui"]
+    if argv == ["--self-test"]:  # a flag, not a command: `quoradesk --self-test` checks an install
+        from .selftest import self_test
+
+        return self_test()
     args = build_parser().parse_args(argv)
     from .core.models import ModelError
     from .core.questions import ImportError_

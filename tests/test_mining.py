@@ -159,3 +159,30 @@ def test_empty_project_cannot_be_mined(tmp_path, splade_path):
     with pytest.raises(ValueError, match="no questions"):
         list(job.run())
     assert store.runs() == []
+
+
+def test_reranker_scores_only_each_questions_best_above_the_floor(mined, splade_path):
+    """Rerank policy: a pair is reranked iff it is some question's best neighbour (rank 1) and
+    its cosine is at least the floor; everything else keeps its sparse score and ranks after."""
+    from quoradesk.core import models
+
+    _, _, store, _, _ = mined
+    params = MiningParams(top_k=10, chunk_size=128)
+    assert (params.rerank_top, params.rerank_floor) == (1, 0.4)
+    job = MiningJob(store, sparse_model=splade_path, reranker=models.SHIPPED_CROSS,
+                    params=params, device="cpu", resume=False)
+    events = list(job.run())
+    run = store.get_run(job.run_record.id)
+    assert run.status == "done" and run.reranked
+    rows = store.db.execute(
+        "select rank, sparse_score, rerank_score, score from pairs where run_id = ?", [run.id]
+    ).fetchall()
+    eligible = [r for r in rows if r[0] <= 1 and r[1] >= 0.4]
+    assert eligible and len(eligible) < len(rows) / 3
+    assert all(r[2] is not None for r in eligible)
+    assert all(r[2] is None for r in rows if not (r[0] <= 1 and r[1] >= 0.4))
+    rerank_events = [e for e in events if e.stage == "rerank"]
+    assert rerank_events[-1].total == len(eligible) == rerank_events[-1].done
+    # ranked: every reranked pair before every pair without a reranker score
+    top = [p.rerank_score is not None for p in store.iter_pairs(run.id)]
+    assert top == sorted(top, reverse=True)

@@ -6,6 +6,15 @@ Usage::
 
     matrix = encode_csr(model, ["How do I learn Python?", "Best way to learn Python?"])
     matrix.shape  # (2, 30522); row i is text i's SPLADE vector
+
+For the usual SPLADE layout (a BERT masked-LM with max pooling of ``log1p(relu(logits))``)
+``encode_csr`` runs :class:`SpladeHeadEncoder`, which gives the same vectors as
+``SparseEncoder.encode`` (to float rounding) several times faster on a CPU. Why it is faster:
+the 30,522-wide MLM head is nearly all of the arithmetic, and computed in one piece its output
+(tokens x 30,522 floats, hundreds of MB a batch) spills out of the caches, so the matrix product
+runs at a third of the CPU's speed and the pooling reads it all back. Here the head runs over
+vocabulary slices small enough to stay in cache, each slice max-pooled as soon as it is made.
+Any other layout falls back to ``SparseEncoder.encode``.
 """
 
 from __future__ import annotations
@@ -14,11 +23,109 @@ import numpy as np
 import torch
 from scipy import sparse
 
+# Vocabulary columns per slice of the MLM head: measured on a 2-core EPYC (1 MiB L2) with
+# 1,440 tokens a batch, 512 ran the product at 122 GFLOP/s, 4096 at 90, unsliced at 39.
+VOCAB_SLICE = 512
 
-def encode_csr(model, texts: list[str], batch_size: int = 32) -> sparse.csr_matrix:
-    """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given."""
+
+class SpladeHeadEncoder:
+    """Exact, cache-friendly SPLADE encoding for BERT-style masked-LM SparseEncoders.
+
+    Usage::
+
+        fast = SpladeHeadEncoder.for_model(model)   # None when the layout is not supported
+        matrix = fast.encode(texts)                 # float32 CSR, row i = texts[i]
+    """
+
+    def __init__(self, model, body, transform, weight, bias):
+        self.model = model
+        self.body = body
+        self.transform = transform
+        self.weight = weight
+        self.bias = bias
+
+    @classmethod
+    def for_model(cls, model) -> SpladeHeadEncoder | None:
+        """The fast encoder for ``model``, or None if its modules are not [fill-mask BERT,
+        max-pooled relu SpladePooling] (any other layout keeps SparseEncoder.encode)."""
+        cached = getattr(model, "_quoradesk_head_encoder", False)
+        if cached is not False:
+            return cached
+        fast = None
+        try:
+            modules = list(model)
+            transformer, pooling = modules if len(modules) == 2 else (None, None)
+            hf = getattr(transformer, "auto_model", None)
+            head = getattr(getattr(hf, "cls", None), "predictions", None)
+            if (
+                type(pooling).__name__ == "SpladePooling"
+                and pooling.pooling_strategy == "max"
+                and pooling.activation_function == "relu"
+                and head is not None
+                and hasattr(hf, "bert")
+                and isinstance(head.decoder, torch.nn.Linear)
+            ):
+                bias = head.decoder.bias if head.decoder.bias is not None else head.bias
+                fast = cls(model, hf.bert, head.transform, head.decoder.weight, bias)
+        except (TypeError, ValueError, AttributeError):
+            fast = None
+        model._quoradesk_head_encoder = fast
+        return fast
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> sparse.csr_matrix:
+        """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given. Batches are
+        cut from the texts sorted by length so little padding is computed."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        parts = []
+        for lo in range(0, len(texts), batch_size):
+            parts.append(self._encode_batch([texts[i] for i in order[lo : lo + batch_size]]))
+        stacked = sparse.vstack(parts, format="csr")
+        restore = np.empty(len(order), dtype=np.int64)
+        restore[order] = np.arange(len(order))
+        return stacked[restore]
+
+    def _encode_batch(self, texts: list[str]) -> sparse.csr_matrix:
+        features = self.model.preprocess(texts)  # the model's own tokenisation and truncation
+        device = self.weight.device
+        inputs = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
+        with torch.inference_mode():
+            hidden = self.body(**inputs).last_hidden_state
+            mask = inputs["attention_mask"].bool()
+            # Padding positions get a copy of the row's first token: their logits then repeat
+            # a real token's and cannot change the max, and no masking pass is needed.
+            hidden = torch.where(mask.unsqueeze(-1), hidden, hidden[:, :1])
+            rows, length = hidden.shape[:2]
+            tokens = self.transform(hidden.reshape(rows * length, -1))
+            vocab = self.weight.shape[0]
+            pooled = torch.empty(rows, vocab, dtype=tokens.dtype, device=device)
+            for lo in range(0, vocab, VOCAB_SLICE):
+                hi = min(lo + VOCAB_SLICE, vocab)
+                logits = torch.addmm(self.bias[lo:hi], tokens, self.weight[lo:hi].t())
+                pooled[:, lo:hi] = logits.view(rows, length, hi - lo).amax(dim=1)
+            pooled.clamp_(min=0).log1p_()  # relu and log1p are monotone: apply after the max
+            return _dense_to_csr(pooled)
+
+
+def _dense_to_csr(pooled: torch.Tensor) -> sparse.csr_matrix:
+    rows, cols = pooled.nonzero(as_tuple=True)  # row-major order: CSR order already
+    values = pooled[rows, cols].float().cpu().numpy()
+    rows, cols = rows.cpu().numpy(), cols.cpu().numpy()
+    indptr = np.zeros(pooled.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=pooled.shape[0]), out=indptr[1:])
+    return sparse.csr_matrix((values, cols, indptr), shape=tuple(pooled.shape))
+
+
+def encode_csr(model, texts: list[str], batch_size: int = 32, *, reference: bool = False) -> sparse.csr_matrix:
+    """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given.
+
+    ``reference=True`` forces plain ``SparseEncoder.encode`` (what the benchmarks compare with).
+    """
     if not texts:
         return sparse.csr_matrix((0, model.get_embedding_dimension()), dtype=np.float32)
+    # In training mode (dropout on) only the model's own forward is right.
+    fast = None if reference or model.training else SpladeHeadEncoder.for_model(model)
+    if fast is not None:
+        return fast.encode(texts, batch_size)
     with torch.inference_mode():
         emb = model.encode(
             texts, batch_size=batch_size, convert_to_tensor=True,

@@ -33,7 +33,6 @@ import numpy as np
 from scipy import sparse
 
 from . import models
-from .encode import encode_csr
 from .index import SparseIndex, canonical_pairs, prepare
 from .store import Run, Store
 
@@ -42,8 +41,13 @@ from .store import Run, Store
 class MiningParams:
     top_k: int = 10  # neighbours kept per question
     min_score: float = 0.0  # sparse dot-product floor for a candidate
-    rerank_top: int = 3  # rerank a pair when it is in one question's top `rerank_top`
-    batch_size: int = 32  # encoder / reranker batch
+    # Rerank a pair when it is one question's best `rerank_top` and scores at least
+    # `rerank_floor` (None: 0.4 for cosine, 0 for dot). Measured on held-out Quora: top-1 above
+    # 0.4 reranks 4.4x fewer pairs than top-3 and ranks better (AP 0.646 vs 0.628).
+    rerank_top: int = 1
+    rerank_floor: float | None = None
+    batch_size: int = 32  # encoder batch
+    rerank_batch: int = 64  # reranker batch (pairs, sorted by length)
     chunk_size: int = 256  # questions per committed encoding chunk
     similarity: str = "cosine"  # "cosine" (L2-normalised SPLADE vectors) or "dot"
     # Ranking score of a reranked pair: w * reranker + (1 - w) * sparse. None: 0.5 for
@@ -53,11 +57,14 @@ class MiningParams:
     def __post_init__(self):
         if self.rerank_weight is None:
             object.__setattr__(self, "rerank_weight", 0.5 if self.similarity == "cosine" else 1.0)
+        if self.rerank_floor is None:
+            object.__setattr__(self, "rerank_floor", 0.4 if self.similarity == "cosine" else 0.0)
 
     def key(self) -> dict:
         """What defines a run's result (batch size does not)."""
         d = asdict(self)
         d.pop("batch_size")
+        d.pop("rerank_batch")
         return d
 
 
@@ -214,6 +221,8 @@ class MiningJob:
         cancel lands within one batch). Batches are cut from the chunk sorted by length, as
         SentenceTransformer.encode does, so padding costs the same; the chunk's vectors
         depend only on its texts, so a resumed run gets exactly the same ones."""
+        from .encode import encode_csr  # imports torch: only once a run needs it, not at app start
+
         size = self.params.batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         parts = []
@@ -251,29 +260,31 @@ class MiningJob:
     def _rerank(self, run: Run):
         if self.reranker_path is None:
             return True
-        max_rank = self.params.rerank_top
-        total = self.store.count_pairs(run.id, max_rank=max_rank)
-        done = self.store.count_pairs(run.id, max_rank=max_rank, reranked=True)
+        max_rank, floor = self.params.rerank_top, self.params.rerank_floor
+        total = self.store.count_pairs(run.id, max_rank=max_rank, min_sparse=floor)
+        done = self.store.count_pairs(run.id, max_rank=max_rank, min_sparse=floor, reranked=True)
         started, at_start = time.perf_counter(), done
         yield self._progress("rerank", done, total, started, at_start, run.id)
         while True:
             if self.cancelled:
                 return False
-            batch = self.store.pairs_to_rerank(run.id, max_rank, self.params.chunk_size)
+            batch = self.store.pairs_to_rerank(run.id, max_rank, self.params.chunk_size, min_sparse=floor)
             if not batch:
                 break
             texts_a = self.store.texts([a for a, _ in batch])
             texts_b = self.store.texts([b for _, b in batch])
-            pairs = list(zip(texts_a, texts_b, strict=True))
+            # Batches of similar length pad less: 1.2x the pairs per second of batches in id order.
+            order = sorted(range(len(batch)), key=lambda i: len(texts_a[i]) + len(texts_b[i]))
+            pairs = [(texts_a[i], texts_b[i]) for i in order]
             scores = []
-            size = self.params.batch_size
+            size = self.params.rerank_batch
             for lo in range(0, len(pairs), size):  # cancel lands within one batch
                 if self.cancelled:
                     return False
                 scores.extend(self.reranker().predict(pairs[lo : lo + size], batch_size=size,
                                                       show_progress_bar=False).tolist())
             self.store.set_rerank_scores(
-                run.id, [(a, b, float(s)) for (a, b), s in zip(batch, scores, strict=True)]
+                run.id, [(*batch[i], float(s)) for i, s in zip(order, scores, strict=True)]
             )
             done += len(batch)
             yield self._progress("rerank", done, total, started, at_start, run.id)

@@ -23,9 +23,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-SHIPPED_SPARSE = RESOURCES / "models" / "splade-quora"
-SHIPPED_CROSS = RESOURCES / "models" / "cross-quora"
+from .resources import RESOURCES, SHIPPED_CROSS, SHIPPED_SPARSE  # noqa: F401 - re-exported
+
 WEIGHT_FILES = ("model.safetensors",)
 
 

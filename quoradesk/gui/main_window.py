@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.resources import SAMPLE_QUESTIONS as SAMPLE
 from ..core.store import ProjectError, Store
 from .import_tab import ImportTab
 from .mine_tab import MineTab
@@ -25,7 +26,6 @@ from .review_tab import ReviewTab
 from .train_tab import TrainTab
 
 APP = "QuoraDesk"
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample_questions.csv"
 MAX_RECENT = 8
 
 

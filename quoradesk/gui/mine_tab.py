@@ -56,7 +56,12 @@ class MineTab(QWidget):
         self.rerank = QCheckBox("Rerank the best candidates with the CrossEncoder")
         self.rerank.setChecked(bool(self.reranker.text()))
         self.top_k = QSpinBox(minimum=1, maximum=100, value=int(settings.value("mine/top_k", 10)))
-        self.rerank_top = QSpinBox(minimum=1, maximum=50, value=int(settings.value("mine/rerank_top", 3)))
+        defaults = MiningParams()
+        self.rerank_top = QSpinBox(minimum=1, maximum=50,
+                                   value=int(settings.value("mine/rerank_top", defaults.rerank_top)))
+        self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
+                                           value=float(settings.value("mine/rerank_floor", defaults.rerank_floor)))
+        self.rerank_floor.setToolTip("Pairs scoring below this are not reranked (cosine: 0.4 measured best)")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         self.similarity = QComboBox()
         self.similarity.addItems(["cosine", "dot"])
@@ -71,6 +76,7 @@ class MineTab(QWidget):
         form.addRow("", self.rerank)
         form.addRow("Neighbours per question:", self.top_k)
         form.addRow("Rerank each question's best:", self.rerank_top)
+        form.addRow("Rerank only from score:", self.rerank_floor)
         form.addRow("Minimum similarity:", self.min_score)
         form.addRow("Similarity:", self.similarity)
         form.addRow("Batch size:", self.batch)
@@ -107,7 +113,8 @@ class MineTab(QWidget):
     def params(self) -> MiningParams:
         return MiningParams(
             top_k=self.top_k.value(), min_score=self.min_score.value(),
-            rerank_top=self.rerank_top.value(), batch_size=self.batch.value(),
+            rerank_top=self.rerank_top.value(), rerank_floor=self.rerank_floor.value(),
+            batch_size=self.batch.value(),
             similarity=self.similarity.currentText(),
         )
 
@@ -142,6 +149,7 @@ class MineTab(QWidget):
         s.setValue("mine/reranker", self.reranker.text().strip())
         s.setValue("mine/top_k", params.top_k)
         s.setValue("mine/rerank_top", params.rerank_top)
+        s.setValue("mine/rerank_floor", params.rerank_floor)
         s.setValue("mine/batch", params.batch_size)
         s.setValue("mine/device", device)
         self._cancel.clear()

@@ -1,0 +1,40 @@
+"""The cache-friendly SPLADE head against plain SparseEncoder.encode, on real questions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sentence_transformers import SparseEncoder
+from sentence_transformers.sparse_encoder.models import SpladePooling
+
+from quoradesk.core.encode import SpladeHeadEncoder, encode_csr
+from quoradesk.core.questions import load_questions
+
+
+@pytest.fixture(scope="module")
+def texts(dev_tsv):
+    qs = [q.text for q in load_questions(dev_tsv).questions[:150]]
+    return qs + ["", "?", "why " * 300]  # empty, punctuation only, past the 512-token limit
+
+
+@pytest.mark.parametrize("batch_size", [7, 32])
+def test_same_vectors_as_sparse_encoder_encode(encoder, texts, batch_size):
+    assert SpladeHeadEncoder.for_model(encoder) is not None
+    fast = encode_csr(encoder, texts, batch_size)
+    ref = encode_csr(encoder, texts, batch_size, reference=True)
+    assert fast.shape == ref.shape == (len(texts), 30522)
+    # Same support (no activation lost or invented) and the same weights to float rounding.
+    assert ((fast != 0) != (ref != 0)).nnz == 0
+    assert abs(fast - ref).max() < 1e-4
+    assert np.allclose(fast.sum(axis=1), ref.sum(axis=1), rtol=1e-5)
+
+
+def test_other_layouts_fall_back_to_the_model(encoder, texts):
+    """Sum pooling is not what the fast head computes: the model's own encode must run."""
+    summed = SparseEncoder(modules=[encoder[0], SpladePooling(pooling_strategy="sum")], device="cpu")
+    assert SpladeHeadEncoder.for_model(summed) is None
+    got = encode_csr(summed, texts[:20], 8)
+    ref = encode_csr(summed, texts[:20], 8, reference=True)
+    assert abs(got - ref).max() == 0
+    # and it differs from max pooling, so the test would notice the wrong path
+    assert abs(got - encode_csr(encoder, texts[:20], 8)).max() > 0.1
