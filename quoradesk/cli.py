@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -491,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LookupError, ValueError) as exc:
         _err(str(exc))
         return EXIT_INPUT
+    except sqlite3.DatabaseError as exc:  # a write the Store did not translate: still no traceback
+        _err(f"the project file could not be used: {exc}")
+        return EXIT_PROJECT
     except KeyboardInterrupt:
         _err("interrupted; finished work is saved")
         return EXIT_INTERRUPTED

@@ -152,6 +152,12 @@ class MiningJob:
     # ------------------------------------------------------------ the pipeline
 
     def run(self) -> Iterator[Progress]:
+        # One miner per project at a time: a second window or command would resume the same
+        # run and duplicate its work. The lock is the OS's (flock), so a killed miner frees it.
+        with self.store.mining_lock():
+            yield from self._run()
+
+    def _run(self) -> Iterator[Progress]:
         run = self._open_run()
         self.run_record = run
         order = ["encode", "search", "rerank"]

@@ -352,15 +352,28 @@ class _Collector:
 # ---------------------------------------------------------------- parsers
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as editors, ``wc -l`` and the csv module count them: split on CR, LF and CRLF
+    only. (str.splitlines also splits on U+2028, U+0085, \\x1e and friends, which then cut a
+    question, or a JSON line with such a character in a string, in two.)"""
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _parse_txt(text: str, col: _Collector) -> None:
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_lines(text), start=1):
         col.rows += 1
         col.add(line, lineno, str(lineno), line)
 
 
 def _parse_jsonl(text: str, col: _Collector, column: str | None) -> str | None:
     chosen = column
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         col.rows += 1
@@ -540,7 +553,7 @@ def load_questions(
             det.columns = ["question"]
             det.column = 0
             _parse_txt(text, col)
-            preview = [[ln] for ln in text.splitlines()[:5]]
+            preview = [[ln] for ln in _lines(text)[:5]]
         elif fmt == "jsonl":
             det.column = _parse_jsonl(text, col, column if isinstance(column, str) else None)
         elif fmt in ("quora-pairs", "quora-split"):

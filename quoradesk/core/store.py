@@ -18,6 +18,8 @@ committed state and a file that is not ours is refused before anything is writte
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -95,6 +97,38 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _write_failure(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc).lower()
+    if "full" in text:
+        why = "the disk is full"
+    elif "disk i/o" in text:  # how SQLite reports a refused write (EFBIG, EIO)
+        why = "the disk refused the write (disk I/O error: out of space, file too large or a failing device)"
+    elif "readonly" in text or "read-only" in text:
+        why = "the file or its folder is read-only"
+    elif "locked" in text or "busy" in text:
+        why = "another QuoraDesk kept the project busy for more than 10 seconds"
+    else:
+        why = str(exc)
+    return (f"Could not save to {path}: {why}. Everything saved before this step is intact; "
+            f"fix that and try again.")
+
+
+def _writes(method):
+    """Run a Store method as one immediate write transaction (see Store._transaction) and turn
+    SQLite's write failures (disk full, read-only, busy) into a ProjectError that says what
+    happened; the transaction is rolled back, so the file keeps its last good state."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            with self._transaction():
+                return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise ProjectError(_write_failure(self.path, exc)) from exc
+
+    return wrapper
 
 
 class Store:
@@ -229,6 +263,46 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE). With a
+        second process writing (a mining CLI beside the app), a deferred transaction that reads
+        and then writes fails at once with "database is locked" when the other commits in
+        between; an immediate one waits its turn (busy_timeout) instead."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():  # nested: a savepoint
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def mining_lock(self):
+        """Held while a run mines this project; a second miner gets a ProjectError at once."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path) + ".lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise ProjectError(
+                f"{self.path.name} is in use: another QuoraDesk window or command is mining it. "
+                f"Wait for it to finish (or cancel it there), then start again."
+            ) from None
+        except OSError as exc:
+            raise ProjectError(f"Cannot lock {self.path} for mining: {exc.strerror or exc}") from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
     def __enter__(self) -> Store:
         return self
 
@@ -237,6 +311,7 @@ class Store:
 
     # ------------------------------------------------------------ imports and questions
 
+    @_writes
     def add_import(self, result: ImportResult, sha256: str | None = None) -> ImportInfo:
         """Add an import's questions (merging texts already here) and its rejected rows.
 
@@ -249,7 +324,7 @@ class Store:
             if row is not None:
                 return ImportInfo(row["id"], 0, row["merged"], row["rejected"], True)
         det = result.detected
-        with self.db.atomic():
+        with self._transaction():
             import_id = self.db["imports"].insert(
                 {
                     "path": result.path, "sha256": sha256, "format": det.format,
@@ -340,6 +415,7 @@ class Store:
 
     # ------------------------------------------------------------ runs
 
+    @_writes
     def create_run(
         self, *, sparse_model: str, sparse_model_key: str, reranker: str | None,
         reranker_key: str | None, params: dict, device: str, note: str = "",
@@ -397,6 +473,7 @@ class Store:
             return self._run(row)
         return None
 
+    @_writes
     def update_run(self, run_id: int, **fields) -> None:
         for key in ("params", "timings"):
             if key in fields:
@@ -414,6 +491,7 @@ class Store:
         }
         return np.array([i for i in ids.tolist() if i not in have], dtype=np.int64)
 
+    @_writes
     def save_encodings(self, model_key: str, ids: np.ndarray, matrix: sparse.csr_matrix) -> None:
         """Store one CSR row per question id, in one transaction."""
         matrix = matrix.tocsr()
@@ -428,7 +506,7 @@ class Store:
                     "vals": matrix.data[lo:hi].astype("<f4").tobytes(),
                 }
             )
-        with self.db.atomic():
+        with self._transaction():
             self.db["encodings"].insert_all(rows, replace=True, batch_size=500)
 
     def load_encodings(
@@ -469,13 +547,14 @@ class Store:
 
     # ------------------------------------------------------------ pairs
 
+    @_writes
     def replace_pairs(
         self, run_id: int, a: np.ndarray, b: np.ndarray, scores: np.ndarray, ranks: np.ndarray,
         **run_fields,
     ) -> None:
         """Store a run's candidate pairs (a < b) and move the run on, in one transaction."""
         reranked = self.rerank_weight(run_id) is not None
-        with self.db.atomic():
+        with self._transaction():
             self.db.execute("delete from pairs where run_id = ?", [run_id])
             sparse_scores = scores.astype(float).tolist()
             self.db.conn.executemany(
@@ -534,10 +613,11 @@ class Store:
         arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
         return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
 
+    @_writes
     def set_rerank_scores(self, run_id: int, rows: list[tuple[int, int, float]]) -> None:
         w = self.rerank_weight(run_id)
         w = 1.0 if w is None else w
-        with self.db.atomic():
+        with self._transaction():
             self.db.conn.executemany(
                 "update pairs set rerank_score = ?1, score = ?2 * ?1 + ?3 * sparse_score "
                 "where run_id = ?4 and a = ?5 and b = ?6",
@@ -618,12 +698,13 @@ class Store:
 
     # ------------------------------------------------------------ labels
 
+    @_writes
     def set_label(self, a: int, b: int, label: str | None, *, record: bool = True) -> None:
         """Label a pair (None clears it); the change goes into the undo history."""
         a, b = (a, b) if a < b else (b, a)
         if label is not None and label not in LABELS:
             raise ValueError(f"label must be one of {LABELS}, not {label!r}")
-        with self.db.atomic():
+        with self._transaction():
             old = self.label(a, b)
             if label is None:
                 self.db.execute("delete from labels where a = ? and b = ?", [a, b])
@@ -641,9 +722,10 @@ class Store:
         row = self.db.execute("select label from labels where a = ? and b = ?", [a, b]).fetchone()
         return row[0] if row else None
 
+    @_writes
     def undo_label(self) -> tuple[int, int] | None:
         """Revert the newest label change; returns its pair, or None when nothing is left."""
-        with self.db.atomic():
+        with self._transaction():
             row = self.db.execute(
                 "select id, a, b, old from label_history order by id desc limit 1"
             ).fetchone()

@@ -1,0 +1,278 @@
+"""What desktop users do to a project file: kill the app mid-run, run two copies at once, fill
+the disk. Every test runs the real CLI or core on real data and checks the file afterwards.
+
+Run with ``-s`` to see what each one tried (kill times and the stage each kill hit)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quoradesk.core import models
+from quoradesk.core.mining import MiningJob, MiningParams
+from quoradesk.core.questions import load_questions
+from quoradesk.core.resources import SAMPLE_QUESTIONS
+from quoradesk.core.store import ProjectError, Store
+
+REPO = Path(__file__).resolve().parents[1]
+N_PAIRS = 300  # 300 dev pairs: about 580 questions, about 8 s for a whole CLI run
+
+
+def cli(*args) -> list[str]:
+    return [sys.executable, "-m", "quoradesk", *map(str, args)]
+
+
+def pair_rows(store: Store, run_id: int) -> list[tuple]:
+    return store.db.execute(
+        "select a, b, rank, sparse_score, rerank_score, score from pairs where run_id = ? order by a, b",
+        [run_id],
+    ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def slice_file(tmp_path_factory, dev_lines):
+    path = tmp_path_factory.mktemp("slice") / "slice.tsv"
+    path.write_text("\n".join(dev_lines[:N_PAIRS]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, slice_file):
+    """An uninterrupted run with the CLI's defaults (the shipped SPLADE and CrossEncoder)."""
+    store = Store(tmp_path_factory.mktemp("ref") / "ref.sqlite")
+    store.add_import(load_questions(slice_file))
+    job = MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS,
+                    params=MiningParams(), device="cpu")
+    list(job.run())
+    run = store.get_run(job.run_record.id)
+    assert run.status == "done" and run.reranked
+    return pair_rows(store, run.id)
+
+
+def wait_for_run(db: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    """Until the CLI has created its run row (the work has begun) or has exited."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with Store(db, create=False) as s:
+                    if s.latest_run() is not None:
+                        return True
+            except Exception:  # noqa: BLE001 - mid-creation: try again
+                pass
+        time.sleep(0.05)
+    return proc.poll() is None
+
+
+def kill_and_resume(tmp_path, slice_file, reference, kills: int, seed: int) -> list[str]:
+    """SIGKILL the mining CLI at random moments ``kills`` times, check the file after each
+    kill, then let a run finish; it must equal the uninterrupted reference exactly."""
+    rng = random.Random(seed)
+    db = tmp_path / "killed.sqlite"
+    cmd = cli("mine", slice_file, "--db", db, "--quiet", "--show", "0")
+    hits = []
+    attempts = 0
+    while len(hits) < kills and attempts < kills * 3:
+        attempts += 1
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not wait_for_run(db, proc):
+            proc.wait()
+            break  # it finished before any kill: nothing left to interrupt
+        delay = rng.uniform(0.0, 2.5)
+        time.sleep(delay)
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with Store(db, create=False) as s:
+            assert s.integrity_ok(), f"integrity_check failed after kill {len(hits) + 1}"
+            run = s.latest_run()
+            done_enc = s.db.execute("select count(*) from encodings").fetchone()[0]
+            reranked = s.count_pairs(run.id, reranked=True)
+            hits.append(f"+{delay:.2f}s: stage {run.stage}, {done_enc} encoded, {reranked} reranked")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with Store(db, create=False) as s:
+        assert s.integrity_ok()
+        runs = s.runs()
+        assert len(runs) == 1 and runs[0].status == "done"  # always resumed, never restarted
+        assert pair_rows(s, runs[0].id) == reference  # the same pairs and the same scores
+    print(f"\n{len(hits)} kills: " + "; ".join(hits))
+    return hits
+
+
+def test_random_kills_during_mining_resume_to_the_same_result(tmp_path, slice_file, reference):
+    hits = kill_and_resume(tmp_path, slice_file, reference, kills=3, seed=7)
+    assert len(hits) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [11, 12])
+def test_ten_random_kills_during_mining(tmp_path, slice_file, reference, seed):
+    hits = kill_and_resume(tmp_path, slice_file, reference, kills=10, seed=seed)
+    assert len(hits) >= 8  # a few late kills may find the run already finished
+
+
+# ---------------------------------------------------------------- review
+
+
+LABELLER = """
+import sys
+from quoradesk.core.store import Store
+store = Store(sys.argv[1], create=False)
+ids = store.question_ids().tolist()
+for i in range(0, len(ids) - 1):
+    label = "accepted" if i % 3 else "rejected"
+    store.set_label(ids[i], ids[i + 1], label)
+    print(ids[i], ids[i + 1], label, flush=True)  # printed after the commit
+"""
+
+
+def test_labels_written_before_a_kill_survive_with_their_undo_history(tmp_path):
+    db = tmp_path / "review.sqlite"
+    with Store(db) as s:
+        s.add_import(load_questions(SAMPLE_QUESTIONS))
+    proc = subprocess.Popen([sys.executable, "-c", LABELLER, str(db)], stdout=subprocess.PIPE, text=True)
+    written = []
+    for line in proc.stdout:
+        written.append(line.split())
+        if len(written) == 60:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    with Store(db, create=False) as s:
+        assert s.integrity_ok()
+        labels = s.labels()
+        for a, b, label in written:
+            assert labels[(int(a), int(b))] == label
+        # The history survives the kill: undo takes back the newest label first.
+        newest = max(labels, key=lambda k: k[0])  # the labeller walks ids upwards
+        assert s.undo_label() == newest
+        assert s.label(*newest) is None
+    print(f"\n{len(written)} labels confirmed before the kill, {len(labels)} found after")
+
+
+# ---------------------------------------------------------------- two writers
+
+
+def test_second_miner_is_told_the_project_is_in_use(tmp_path):
+    db = tmp_path / "busy.sqlite"
+    store = Store(db)
+    store.add_import(load_questions(SAMPLE_QUESTIONS))
+    job = MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=None, device="cpu")
+    events = job.run()
+    next(events)  # mining has begun and holds the project
+    other = subprocess.run(cli("mine", "--db", db, "--quiet", "--no-rerank"),
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode == 4  # EXIT_PROJECT
+    assert "in use" in other.stderr and "Traceback" not in other.stderr
+    list(events)  # the first miner finishes undisturbed
+    assert store.get_run(job.run_record.id).status == "done"
+    again = subprocess.run(cli("mine", "--db", db, "--quiet", "--no-rerank", "--show", "0"),
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr  # free again once the first is done
+    assert store.integrity_ok()
+
+
+def test_labelling_while_another_process_mines(tmp_path):
+    """The review (here: this process) and a mining CLI write the same file at once."""
+    db = tmp_path / "shared.sqlite"
+    with Store(db) as s:
+        s.add_import(load_questions(SAMPLE_QUESTIONS))
+        ids = s.question_ids().tolist()
+    proc = subprocess.Popen(cli("mine", "--db", db, "--quiet", "--no-rerank", "--show", "0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert wait_for_run(db, proc)
+    written = {}
+    with Store(db, create=False) as s:
+        i = 0
+        while proc.poll() is None or i < 100:
+            a, b = ids[i % (len(ids) - 1)], ids[i % (len(ids) - 1) + 1]
+            label = "accepted" if i % 2 else "rejected"
+            s.set_label(a, b, label)
+            written[(a, b)] = label
+            i += 1
+    assert proc.wait() == 0, proc.stderr.read()
+    with Store(db, create=False) as s:
+        assert s.integrity_ok()
+        assert s.latest_run().status == "done" and s.count_pairs(s.latest_run().id) > 0
+        labels = s.labels()
+        assert all(labels[k] == v for k, v in written.items())
+    print(f"\n{i} label writes while the CLI mined")
+
+
+# ---------------------------------------------------------------- full disk
+# (read-only files and folders: tests/test_store.py)
+
+
+FILLER = """
+import resource, signal, sys
+from quoradesk.core.questions import load_questions
+from quoradesk.core.store import ProjectError, Store
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so an oversize write fails with EFBIG instead
+store = Store(sys.argv[1], create=False)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), int(sys.argv[3])))
+try:
+    store.add_import(load_questions(sys.argv[2]))
+except ProjectError as exc:
+    print("ERROR", exc)
+    sys.exit(4)
+print("OK")
+"""
+
+
+def test_full_disk_gives_a_clear_error_and_keeps_the_last_good_state(tmp_path, dev_slice):
+    db = tmp_path / "full.sqlite"
+    with Store(db) as s:
+        s.add_import(load_questions(SAMPLE_QUESTIONS))
+        s.set_label(1, 2, "accepted")
+        before = (s.question_count(), s.labels())
+    size = db.stat().st_size  # RLIMIT_FSIZE caps every file: the project and its WAL
+    big = dev_slice(3000)  # about 5,800 more questions: far more than the limit allows
+    out = subprocess.run([sys.executable, "-c", FILLER, str(db), str(big), str(size + 64 * 1024)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 4, out.stdout + out.stderr
+    # RLIMIT_FSIZE makes write() fail with EFBIG, which SQLite reports as a disk I/O error
+    # (a full disk, ENOSPC, is its SQLITE_FULL: "the disk is full").
+    assert "Could not save" in out.stdout and "out of space" in out.stdout and "intact" in out.stdout
+    with Store(db, create=False) as s:
+        assert s.integrity_ok()
+        assert (s.question_count(), s.labels()) == before
+        assert len(s.imports()) == 1  # the failed import left no trace
+
+
+# ---------------------------------------------------------------- old and foreign files
+
+
+FIXTURE = REPO / "tests" / "fixtures" / "project-schema1.sqlite"
+
+
+def test_project_written_by_schema_1_opens_with_its_data(tmp_path):
+    """A project written by today's schema (1), kept so that later versions must open it."""
+    copy = tmp_path / "old.sqlite"
+    copy.write_bytes(FIXTURE.read_bytes())
+    with Store(copy, create=False) as s:
+        assert s.integrity_ok()
+        assert s.question_count() == 233
+        run = s.latest_run("done")
+        assert run is not None and s.count_pairs(run.id) > 0
+        assert s.labels() == {(1, 2): "accepted", (3, 4): "rejected"}
+        assert s.undo_label() == (3, 4)
+
+
+def test_nothing_beside_the_project_is_left_locked(tmp_path):
+    db = tmp_path / "p.sqlite"
+    with Store(db) as s:
+        s.add_import(load_questions(SAMPLE_QUESTIONS))
+        with s.mining_lock():
+            with pytest.raises(ProjectError, match="in use"), Store(db).mining_lock():
+                pass
+        with s.mining_lock():  # released: can be taken again
+            pass
+
