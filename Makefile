@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint bench screenshots clean
+.PHONY: run demo test lint bench screenshots package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/mine.py
 	$(BIN)/python bench/models.py
+
+# The double-clickable bundle: dist/quoradesk/quoradesk (see build.spec; CPU torch only).
+package: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[package]'
+	$(BIN)/pyinstaller --noconfirm --clean build.spec
+	dist/quoradesk/quoradesk --self-test
 
 screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshots.py

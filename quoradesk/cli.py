@@ -442,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sample", action="store_true", help="open the bundled sample and mine it")
     sp.add_argument("--quit-when-done", action="store_true",
                     help="exit once mining finishes (0) or fails (1): a smoke test of the app")
+    sp.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_gui)
 
     sp = sub.add_parser("demo", help="mine the bundled sample file")
@@ -461,7 +462,8 @@ def _positive_int(text: str) -> int:
 def cmd_gui(args) -> int:
     from .gui.app import run
 
-    return run(project=args.project, sample=args.sample, quit_when_done=args.quit_when_done)
+    return run(project=args.project, sample=args.sample, quit_when_done=args.quit_when_done,
+               startup_probe=args.startup_probe)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,7 @@ def reference(tmp_path_factory, slice_file):
     return pair_rows(store, run.id)
 
 
-def wait_for_run(db: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
+def wait_for_run(db: Path, proc: subprocess.Popen, timeout: float = 180) -> bool:
     """Until the CLI has created its run row (the work has begun) or has exited."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
@@ -70,32 +70,57 @@ def wait_for_run(db: Path, proc: subprocess.Popen, timeout: float = 120) -> bool
     return proc.poll() is None
 
 
+def progress(db: Path) -> tuple[str, int, int]:
+    """(stage, questions encoded, pairs reranked) as the file says now."""
+    try:
+        with Store(db, create=False) as s:
+            run = s.latest_run()
+            if run is None:
+                return "none", 0, 0
+            enc = s.db.execute("select count(*) from encodings").fetchone()[0]
+            return run.stage, enc, s.count_pairs(run.id, reranked=True)
+    except Exception:  # noqa: BLE001 - being created: not yet readable
+        return "none", 0, 0
+
+
 def kill_and_resume(tmp_path, slice_file, reference, kills: int, seed: int) -> list[str]:
     """SIGKILL the mining CLI at random moments ``kills`` times, check the file after each
-    kill, then let a run finish; it must equal the uninterrupted reference exactly."""
+    kill, then let a run finish; it must equal the uninterrupted reference exactly.
+
+    A moment is drawn as a point of the work, not of the clock (model loading takes most of
+    a short run's time, so clock times would mostly hit before any work): a share of the
+    questions encoded, or the start of the search, or a point of the rerank stage."""
     rng = random.Random(seed)
     db = tmp_path / "killed.sqlite"
+    n_questions = len(load_questions(slice_file).questions)
     cmd = cli("mine", slice_file, "--db", db, "--quiet", "--show", "0")
     hits = []
     attempts = 0
     while len(hits) < kills and attempts < kills * 3:
         attempts += 1
+        u = rng.random()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if not wait_for_run(db, proc):
-            proc.wait()
-            break  # it finished before any kill: nothing left to interrupt
-        delay = rng.uniform(0.0, 2.5)
-        time.sleep(delay)
+        deadline = time.time() + 180
+        while proc.poll() is None and time.time() < deadline:
+            stage, encoded, _ = progress(db)
+            if u < 0.5 and (encoded >= u / 0.5 * n_questions or stage not in ("none", "encode")):
+                break
+            if 0.5 <= u < 0.7 and stage in ("search", "rerank", "done"):
+                break
+            if u >= 0.7 and stage in ("rerank", "done"):
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3 if u < 0.7 else 1.5))
         if proc.poll() is not None:
-            break
+            continue  # it finished first: nothing left to interrupt this time
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with Store(db, create=False) as s:
             assert s.integrity_ok(), f"integrity_check failed after kill {len(hits) + 1}"
-            run = s.latest_run()
-            done_enc = s.db.execute("select count(*) from encodings").fetchone()[0]
-            reranked = s.count_pairs(run.id, reranked=True)
-            hits.append(f"+{delay:.2f}s: stage {run.stage}, {done_enc} encoded, {reranked} reranked")
+        stage, encoded, reranked = progress(db)
+        hits.append(f"{stage}: {encoded}/{n_questions} encoded, {reranked} reranked")
+        if stage == "done":
+            break
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     with Store(db, create=False) as s:

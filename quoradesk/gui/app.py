@@ -10,7 +10,19 @@ import sys
 from pathlib import Path
 
 
-def run(project: str | None = None, sample: bool = False, quit_when_done: bool = False) -> int:
+def _seconds_since_process_start() -> float:
+    import time
+
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 - psutil missing: no figure rather than no app
+        return float("nan")
+
+
+def run(project: str | None = None, sample: bool = False, quit_when_done: bool = False,
+        startup_probe: bool = False) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -24,6 +36,15 @@ def run(project: str | None = None, sample: bool = False, quit_when_done: bool =
     app.setWindowIcon(QIcon(str(ICON)))
     window = MainWindow()
     window.show()
+    if startup_probe:  # bench/startup.py: how long until the window is up and idle
+        from PySide6.QtCore import QTimer
+
+        def report() -> None:
+            print(f"first window after {_seconds_since_process_start():.2f} s", flush=True)
+            app.exit(0)
+
+        QTimer.singleShot(0, report)  # runs once the event loop has painted the window
+        return app.exec()
     if quit_when_done:
         def done(run_id: int) -> None:
             pairs = window.store.count_pairs(run_id)

@@ -1,0 +1,75 @@
+"""Benchmark: SPLADE encoding, plain SparseEncoder.encode against QuoraDesk's encode_csr.
+
+    python bench/encode.py                  # all 19,062 distinct questions of dev.tsv
+    python bench/encode.py --limit 3000     # a quicker slice
+
+Both run the shipped SPLADE (fp32 on the CPU) at batch 32 and 64 in one process, one after
+the other. "plain" is ``model.encode(texts, batch_size=B)`` with default arguments (timed
+alone; its sparse tensor is converted for the comparison afterwards). "quoradesk" is
+``encode_csr`` (SpladeHeadEncoder: the MLM head over cache-sized vocabulary slices, max-pooled
+as it goes), returning a scipy CSR matrix. The vectors are compared entry by entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy import sparse  # noqa: E402
+
+from quoradesk.core import models  # noqa: E402
+from quoradesk.core.encode import encode_csr  # noqa: E402
+from quoradesk.core.questions import load_questions  # noqa: E402
+
+DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
+
+
+def to_csr(t: torch.Tensor) -> sparse.csr_matrix:
+    t = t.coalesce().cpu()
+    i = t.indices().numpy()
+    return sparse.csr_matrix((t.values().numpy(), (i[0], i[1])), shape=tuple(t.shape), dtype=np.float32)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--model", default=str(models.SHIPPED_SPARSE))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--batches", default="32,64")
+    args = ap.parse_args()
+    texts = [q.text for q in load_questions(DEV).questions][: args.limit]
+    device = models.pick_device(args.device)
+    model = models.load_sparse_encoder(args.model, device)
+    model.encode(texts[:64], batch_size=32)  # warm-up, both paths share the weights
+    encode_csr(model, texts[:64], 32)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
+    print(f"questions: {len(texts)}\n")
+    print(f"{'batch':>5} {'plain s':>8} {'plain q/s':>10} {'ours s':>8} {'ours q/s':>9} {'speed-up':>9} "
+          f"{'max |diff|':>11} {'support diff':>13}")
+    for bs in (int(b) for b in args.batches.split(",")):
+        t = time.perf_counter()
+        ref = model.encode(texts, batch_size=bs)
+        t_plain = time.perf_counter() - t
+        ref = to_csr(ref)
+        t = time.perf_counter()
+        ours = encode_csr(model, texts, bs)
+        t_ours = time.perf_counter() - t
+        diff = abs(ours - ref).max()
+        support = ((ours != 0) != (ref != 0)).nnz
+        n = len(texts)
+        print(f"{bs:>5} {t_plain:>8.1f} {n / t_plain:>10.0f} {t_ours:>8.1f} {n / t_ours:>9.0f} "
+              f"{t_plain / t_ours:>8.2f}x {diff:>11.2e} {support:>13}")
+
+
+if __name__ == "__main__":
+    main()
