@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint bench screenshots package clean
+.PHONY: run demo test lint bench screenshots package install-desktop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ package: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[package]'
 	$(BIN)/pyinstaller --noconfirm --clean build.spec
 	dist/quoradesk/quoradesk --self-test
+
+# Menu entry and icon for the built bundle (Linux, per user).
+install-desktop:
+	test -x dist/quoradesk/quoradesk || { echo "build the bundle first: make package"; exit 1; }
+	mkdir -p ~/.local/share/applications ~/.local/share/icons/hicolor/256x256/apps
+	sed "s|^Exec=quoradesk|Exec=$(CURDIR)/dist/quoradesk/quoradesk|" resources/quoradesk.desktop \
+		> ~/.local/share/applications/quoradesk.desktop
+	cp resources/icons/quoradesk.png ~/.local/share/icons/hicolor/256x256/apps/quoradesk.png
 
 screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshots.py
