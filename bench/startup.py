@@ -64,7 +64,7 @@ def main() -> None:
         print(f"{name:<36} {statistics.median(starts):>34.2f} {secs:>13.1f}")
         print(f"    starts: {', '.join(f'{s:.2f}' for s in starts)}; {mined}")
     if BUNDLE.is_file():
-        size = sum(f.stat().st_size for f in BUNDLE.parent.rglob("*") if f.is_file())
+        size = sum(f.stat().st_size for f in BUNDLE.parent.rglob("*") if f.is_file() and not f.is_symlink())
         print(f"bundle size: {size / 1e6:.0f} MB unpacked")
 
 
