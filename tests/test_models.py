@@ -70,3 +70,35 @@ def test_saved_sparse_encoder_round_trips(tmp_path, encoder):
     again = models.load_sparse_encoder(out)
     texts = ["Why is the sky blue?"]
     assert (again.encode(texts).to_dense() - encoder.encode(texts).to_dense()).abs().max() < 1e-5
+
+
+def test_users_model_folder_loads_with_networking_blocked(tmp_path, splade_path, monkeypatch):
+    """A folder the user picked (here: a copy saved elsewhere, renamed) loads with every socket
+    call failing, and asking for remote code in its config changes nothing."""
+    import json
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("loading a user's model folder tried to reach the network")
+
+    folder = tmp_path / "my model"
+    shutil.copytree(splade_path, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForMaskedLM": "evil_module.EvilModel"}  # remote code, refused
+    (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    model = models.load_sparse_encoder(folder, "cpu")
+    assert type(model[0].auto_model).__name__ == "BertForMaskedLM"  # the stock class, not auto_map's
+    assert not (folder / "evil_module.py").exists()
+
+
+def test_tampered_safetensors_header_is_refused(tmp_path, splade_path):
+    folder = tmp_path / "tampered"
+    shutil.copytree(splade_path, folder)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[8:24] = b"#" * 16  # the JSON header that says where each tensor lies
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="unreadable or half-written"):
+        models.load_sparse_encoder(folder)
