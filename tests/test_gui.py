@@ -12,16 +12,6 @@ from quoradesk.core.store import Store
 from quoradesk.gui.main_window import MainWindow
 
 
-@pytest.fixture(scope="module", autouse=True)
-def gc_on_gui_thread(qapp):
-    """As the app does (quoradesk.gui.app): collect garbage on the GUI thread only."""
-    from quoradesk.gui.gc_guard import MainThreadGarbageCollector
-
-    guard = MainThreadGarbageCollector(qapp)
-    yield guard
-    guard.stop()
-
-
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
@@ -136,7 +126,7 @@ def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, dev_sl
     timer = QTimer()
     timer.timeout.connect(tick)
     with qtbot.waitSignal(window.mine_tab.finished, timeout=240000):
-        window.mine_tab.start()  # collects garbage once on this thread (gc_guard), then hands off
+        window.mine_tab.start()  # collects garbage once on this thread (worker.py), then hands off
         last[0] = time.perf_counter()
         timer.start(20)  # from here the worker runs: the UI thread must keep ticking
     timer.stop()

@@ -27,7 +27,6 @@ def run(project: str | None = None, sample: bool = False, quit_when_done: bool =
     from PySide6.QtWidgets import QApplication
 
     from ..core.resources import ICON
-    from .gc_guard import MainThreadGarbageCollector
     from .main_window import APP, MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -35,7 +34,6 @@ def run(project: str | None = None, sample: bool = False, quit_when_done: bool =
     app.setOrganizationName(APP)
     app.setDesktopFileName("quoradesk")  # matches resources/quoradesk.desktop
     app.setWindowIcon(QIcon(str(ICON)))
-    app._gc_guard = MainThreadGarbageCollector(app)  # see gc_guard: keep Qt deletes on this thread
     window = MainWindow()
     window.show()
     if startup_probe:  # bench/startup.py: how long until the window is up and idle

@@ -69,10 +69,10 @@ class GeneratorWorker(QObject):
         self.running = False
 
     def start(self) -> None:
-        # Garbage Qt objects must die here, on the GUI thread, not in a collection the
-        # worker triggers (see gc_guard). Freezing what survives (the loaded libraries, a
-        # million objects) keeps later collections, on any thread, short: a full one took
-        # 0.4 s of UI time before.
+        # Garbage Qt objects must die here, on the GUI thread: a collection the worker runs
+        # (accelerate calls gc.collect() after training) would run their C++ destructors on
+        # the worker thread, which deadlocked against the GUI thread (QObject::~QObject
+        # waiting for the GIL). Freezing what survives keeps later collections short.
         gc.collect()
         gc.freeze()
         self.running = True
