@@ -19,6 +19,8 @@ Any other layout falls back to ``SparseEncoder.encode``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from scipy import sparse
@@ -34,7 +36,7 @@ class SpladeHeadEncoder:
     Usage::
 
         fast = SpladeHeadEncoder.for_model(model)   # None when the layout is not supported
-        matrix = fast.encode(texts)                 # float32 CSR, row i = texts[i]
+        rows = fast.encode_batch(texts)             # float32 CSR, row i = texts[i]
     """
 
     def __init__(self, model, body, transform, weight, bias):
@@ -72,19 +74,8 @@ class SpladeHeadEncoder:
         model._quoradesk_head_encoder = fast
         return fast
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> sparse.csr_matrix:
-        """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given. Batches are
-        cut from the texts sorted by length so little padding is computed."""
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        parts = []
-        for lo in range(0, len(texts), batch_size):
-            parts.append(self._encode_batch([texts[i] for i in order[lo : lo + batch_size]]))
-        stacked = sparse.vstack(parts, format="csr")
-        restore = np.empty(len(order), dtype=np.int64)
-        restore[order] = np.arange(len(order))
-        return stacked[restore]
-
-    def _encode_batch(self, texts: list[str]) -> sparse.csr_matrix:
+    def encode_batch(self, texts: list[str]) -> sparse.csr_matrix:
+        """One batch's SPLADE vectors, as float32 CSR rows in the order given."""
         features = self.model.preprocess(texts)  # the model's own tokenisation and truncation
         device = self.weight.device
         inputs = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
@@ -115,17 +106,30 @@ def _dense_to_csr(pooled: torch.Tensor) -> sparse.csr_matrix:
     return sparse.csr_matrix((values, cols, indptr), shape=tuple(pooled.shape))
 
 
-def encode_csr(model, texts: list[str], batch_size: int = 32, *, reference: bool = False) -> sparse.csr_matrix:
-    """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given.
-
-    ``reference=True`` forces plain ``SparseEncoder.encode`` (what the benchmarks compare with).
-    """
-    if not texts:
-        return sparse.csr_matrix((0, model.get_embedding_dimension()), dtype=np.float32)
+def encode_batches(model, texts: list[str], batch_size: int = 32) -> Iterator[tuple[np.ndarray, sparse.csr_matrix]]:
+    """Yield ``(positions in texts, their CSR rows)`` a batch at a time. Batches are cut from
+    the texts sorted longest first, so little padding is computed; a caller that stops between
+    batches (a cancel) loses at most one batch. ``rows_in_order`` puts the parts together."""
     # In training mode (dropout on) only the model's own forward is right.
-    fast = None if reference or model.training else SpladeHeadEncoder.for_model(model)
-    if fast is not None:
-        return fast.encode(texts, batch_size)
+    fast = None if model.training else SpladeHeadEncoder.for_model(model)
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    for lo in range(0, len(texts), batch_size):
+        positions = order[lo : lo + batch_size]
+        batch = [texts[i] for i in positions]
+        yield positions, (fast.encode_batch(batch) if fast else _model_encode(model, batch, batch_size))
+
+
+def rows_in_order(parts: list[tuple[np.ndarray, sparse.csr_matrix]]) -> sparse.csr_matrix:
+    """Stack ``encode_batches`` output back into the order of the texts."""
+    stacked = sparse.vstack([rows for _, rows in parts], format="csr")
+    positions = np.concatenate([p for p, _ in parts])
+    restore = np.empty(len(positions), dtype=np.int64)
+    restore[positions] = np.arange(len(positions))
+    return stacked[restore]
+
+
+def _model_encode(model, texts: list[str], batch_size: int) -> sparse.csr_matrix:
+    """Plain ``SparseEncoder.encode``, converted to CSR."""
     with torch.inference_mode():
         emb = model.encode(
             texts, batch_size=batch_size, convert_to_tensor=True,
@@ -135,6 +139,19 @@ def encode_csr(model, texts: list[str], batch_size: int = 32, *, reference: bool
         idx = emb.indices().numpy().copy()
         vals = emb.values().numpy().astype(np.float32)
     return sparse.csr_matrix((vals, (idx[0], idx[1])), shape=tuple(emb.shape), dtype=np.float32)
+
+
+def encode_csr(model, texts: list[str], batch_size: int = 32, *, reference: bool = False) -> sparse.csr_matrix:
+    """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given.
+
+    ``reference=True`` forces one plain ``SparseEncoder.encode`` call (what the benchmarks
+    compare with).
+    """
+    if not texts:
+        return sparse.csr_matrix((0, model.get_embedding_dimension()), dtype=np.float32)
+    if reference:
+        return _model_encode(model, texts, batch_size)
+    return rows_in_order(list(encode_batches(model, texts, batch_size)))
 
 
 def to_torch_sparse(row: sparse.spmatrix) -> torch.Tensor:

@@ -324,41 +324,40 @@ class Store:
             if row is not None:
                 return ImportInfo(row["id"], 0, row["merged"], row["rejected"], True)
         det = result.detected
-        with self._transaction():
-            import_id = self.db["imports"].insert(
-                {
-                    "path": result.path, "sha256": sha256, "format": det.format,
-                    "encoding": det.encoding, "delimiter": det.delimiter,
-                    "column_name": str(det.column), "rows": result.rows_total,
-                    "entries": result.entries, "new_questions": 0,
-                    "merged": result.merged, "rejected": len(result.rejected),
-                    "created": time.time(),
-                }
-            ).last_pk
-            existing = self._ids_for_texts(q.text for q in result.questions)
-            new_rows, merged_here = [], 0
-            for q in result.questions:
-                qid = existing.get(q.text)
-                if qid is None:
-                    new_rows.append(
-                        {"text": q.text, "sources": json.dumps(q.sources), "import_id": import_id}
-                    )
-                else:
-                    merged_here += 1
-                    old = json.loads(self.db["questions"].get(qid)["sources"])
-                    self.db["questions"].update(qid, {"sources": json.dumps(old + q.sources)})
-            self.db["questions"].insert_all(new_rows, batch_size=1000)
-            self.db["rejected_rows"].insert_all(
-                (
-                    {"import_id": import_id, "line": r.line, "reason": r.reason,
-                     "raw": r.raw, "entries": r.entries}
-                    for r in result.rejected
-                ),
-                batch_size=1000,
-            )
-            self.db["imports"].update(
-                import_id, {"new_questions": len(new_rows), "merged": result.merged + merged_here}
-            )
+        import_id = self.db["imports"].insert(
+            {
+                "path": result.path, "sha256": sha256, "format": det.format,
+                "encoding": det.encoding, "delimiter": det.delimiter,
+                "column_name": str(det.column), "rows": result.rows_total,
+                "entries": result.entries, "new_questions": 0,
+                "merged": result.merged, "rejected": len(result.rejected),
+                "created": time.time(),
+            }
+        ).last_pk
+        existing = self._ids_for_texts(q.text for q in result.questions)
+        new_rows, merged_here = [], 0
+        for q in result.questions:
+            qid = existing.get(q.text)
+            if qid is None:
+                new_rows.append(
+                    {"text": q.text, "sources": json.dumps(q.sources), "import_id": import_id}
+                )
+            else:
+                merged_here += 1
+                old = json.loads(self.db["questions"].get(qid)["sources"])
+                self.db["questions"].update(qid, {"sources": json.dumps(old + q.sources)})
+        self.db["questions"].insert_all(new_rows, batch_size=1000)
+        self.db["rejected_rows"].insert_all(
+            (
+                {"import_id": import_id, "line": r.line, "reason": r.reason,
+                 "raw": r.raw, "entries": r.entries}
+                for r in result.rejected
+            ),
+            batch_size=1000,
+        )
+        self.db["imports"].update(
+            import_id, {"new_questions": len(new_rows), "merged": result.merged + merged_here}
+        )
         return ImportInfo(import_id, len(new_rows), result.merged + merged_here, len(result.rejected))
 
     def _ids_for_texts(self, texts: Iterable[str]) -> dict[str, int]:
@@ -506,8 +505,7 @@ class Store:
                     "vals": matrix.data[lo:hi].astype("<f4").tobytes(),
                 }
             )
-        with self._transaction():
-            self.db["encodings"].insert_all(rows, replace=True, batch_size=500)
+        self.db["encodings"].insert_all(rows, replace=True, batch_size=500)
 
     def load_encodings(
         self, model_key: str, ids: np.ndarray | list[int], dim: int | None = None
@@ -554,19 +552,18 @@ class Store:
     ) -> None:
         """Store a run's candidate pairs (a < b) and move the run on, in one transaction."""
         reranked = self.rerank_weight(run_id) is not None
-        with self._transaction():
-            self.db.execute("delete from pairs where run_id = ?", [run_id])
-            sparse_scores = scores.astype(float).tolist()
-            self.db.conn.executemany(
-                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score) "
-                "values (?, ?, ?, ?, NULL, ?, ?)",
-                zip(
-                    [run_id] * len(a), a.tolist(), b.tolist(), sparse_scores, ranks.tolist(),
-                    [None] * len(a) if reranked else sparse_scores, strict=True,
-                ),
-            )
-            if run_fields:
-                self.update_run(run_id, **run_fields)
+        self.db.execute("delete from pairs where run_id = ?", [run_id])
+        sparse_scores = scores.astype(float).tolist()
+        self.db.conn.executemany(
+            "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score) "
+            "values (?, ?, ?, ?, NULL, ?, ?)",
+            zip(
+                [run_id] * len(a), a.tolist(), b.tolist(), sparse_scores, ranks.tolist(),
+                [None] * len(a) if reranked else sparse_scores, strict=True,
+            ),
+        )
+        if run_fields:
+            self.update_run(run_id, **run_fields)
 
     def pairs_to_rerank(
         self, run_id: int, max_rank: int, limit: int, *, min_sparse: float = 0.0
@@ -617,12 +614,11 @@ class Store:
     def set_rerank_scores(self, run_id: int, rows: list[tuple[int, int, float]]) -> None:
         w = self.rerank_weight(run_id)
         w = 1.0 if w is None else w
-        with self._transaction():
-            self.db.conn.executemany(
-                "update pairs set rerank_score = ?1, score = ?2 * ?1 + ?3 * sparse_score "
-                "where run_id = ?4 and a = ?5 and b = ?6",
-                [(float(s), w, 1.0 - w, run_id, a, b) for a, b, s in rows],
-            )
+        self.db.conn.executemany(
+            "update pairs set rerank_score = ?1, score = ?2 * ?1 + ?3 * sparse_score "
+            "where run_id = ?4 and a = ?5 and b = ?6",
+            [(float(s), w, 1.0 - w, run_id, a, b) for a, b, s in rows],
+        )
 
     PAIR_ORDERS = {
         "score": "",  # the run's ranking score: handled in top_pairs (index order)
@@ -704,18 +700,17 @@ class Store:
         a, b = (a, b) if a < b else (b, a)
         if label is not None and label not in LABELS:
             raise ValueError(f"label must be one of {LABELS}, not {label!r}")
-        with self._transaction():
-            old = self.label(a, b)
-            if label is None:
-                self.db.execute("delete from labels where a = ? and b = ?", [a, b])
-            else:
-                self.db["labels"].upsert(
-                    {"a": a, "b": b, "label": label, "updated": time.time()}, pk=("a", "b")
-                )
-            if record and old != label:
-                self.db["label_history"].insert(
-                    {"a": a, "b": b, "old": old, "new": label, "time": time.time()}
-                )
+        old = self.label(a, b)
+        if label is None:
+            self.db.execute("delete from labels where a = ? and b = ?", [a, b])
+        else:
+            self.db["labels"].upsert(
+                {"a": a, "b": b, "label": label, "updated": time.time()}, pk=("a", "b")
+            )
+        if record and old != label:
+            self.db["label_history"].insert(
+                {"a": a, "b": b, "old": old, "new": label, "time": time.time()}
+            )
 
     def label(self, a: int, b: int) -> str | None:
         a, b = (a, b) if a < b else (b, a)
@@ -725,15 +720,14 @@ class Store:
     @_writes
     def undo_label(self) -> tuple[int, int] | None:
         """Revert the newest label change; returns its pair, or None when nothing is left."""
-        with self._transaction():
-            row = self.db.execute(
-                "select id, a, b, old from label_history order by id desc limit 1"
-            ).fetchone()
-            if row is None:
-                return None
-            hid, a, b, old = row
-            self.set_label(a, b, old, record=False)
-            self.db.execute("delete from label_history where id = ?", [hid])
+        row = self.db.execute(
+            "select id, a, b, old from label_history order by id desc limit 1"
+        ).fetchone()
+        if row is None:
+            return None
+        hid, a, b, old = row
+        self.set_label(a, b, old, record=False)
+        self.db.execute("delete from label_history where id = ?", [hid])
         return a, b
 
     def labels(self) -> dict[tuple[int, int], str]:
