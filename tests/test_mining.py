@@ -186,3 +186,17 @@ def test_reranker_scores_only_each_questions_best_above_the_floor(mined, splade_
     # ranked: every reranked pair before every pair without a reranker score
     top = [p.rerank_score is not None for p in store.iter_pairs(run.id)]
     assert top == sorted(top, reverse=True)
+
+
+def test_progress_counts_only_newly_encoded_questions(tmp_path, dev_slice, splade_path):
+    """Second import into a mined project: the partly encoded chunk is re-encoded whole, but
+    the progress must end at the question count, not past it."""
+    store = Store(tmp_path / "grow.sqlite")
+    store.add_import(load_questions(dev_slice(60)))
+    params = MiningParams(top_k=5, chunk_size=256)
+    list(MiningJob(store, sparse_model=splade_path, params=params, device="cpu").run())
+    store.add_import(load_questions(dev_slice(40, start=60)))
+    events = [e for e in MiningJob(store, sparse_model=splade_path, params=params, device="cpu").run()
+              if e.stage == "encode"]
+    assert events[0].done < events[0].total
+    assert events[-1].done == events[-1].total == store.question_count()

@@ -196,3 +196,12 @@ def test_damaged_utf8_lines_are_kept_and_reported(dev_tsv):
     # spaces ("CRM  for" / "CRM for"), which whitespace normalisation merges.
     assert res.accepted == 19_062 and res.merged == 20_000 - 19_062
     assert "83 lines had invalid utf-8 bytes" in res.summary()
+
+
+def test_compressed_binary_with_few_nuls_is_refused(tmp_path):
+    """A PNG (the app's own icon) has few NUL bytes but many control bytes: refused, not read
+    as latin-1 text with dozens of garbage 'questions'."""
+    from quoradesk.core.resources import ICON
+
+    with pytest.raises(ImportError_, match="binary"):
+        load_questions(ICON)

@@ -233,7 +233,9 @@ class MiningJob:
             if matrix is None:  # cancelled mid-chunk: nothing of it is saved
                 return False
             self.store.save_encodings(self.sparse_key, chunk, matrix)
-            done += len(chunk)
+            # Chunks keep fixed boundaries (a resumed run re-encodes whole chunks, for the same
+            # vectors), so only the newly encoded questions count as progress.
+            done += sum(int(q) in missing for q in chunk)
             yield self._progress("encode", done, total, started, at_start, run.id)
         self.store.update_run(run.id, stage="search")
         return True

@@ -145,9 +145,10 @@ def _looks_binary(data: bytes) -> bool:
     head = data[:SNIFF_BYTES]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text has NULs but is text
         return False
-    if b"\x00" in head:
-        return head.count(b"\x00") > len(head) // 100 + 1
-    # Control bytes other than tab/newline/carriage return/form feed are rare in text.
+    if head.count(b"\x00") > len(head) // 100 + 1:
+        return True
+    # Control bytes other than tab/newline/carriage return/form feed are rare in text (and
+    # common in compressed data, a PNG say, which has few NULs).
     ctrl = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
     return ctrl > len(head) // 20 + 1
 
