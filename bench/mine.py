@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
 from quoradesk.core.evaluate import mining_metrics  # noqa: E402
-from quoradesk.core.index import SparseIndex, brute_force_top_k, prepare  # noqa: E402
+from quoradesk.core.index import brute_force_top_k, make_index, prepare  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 from quoradesk.core.store import Store  # noqa: E402
@@ -47,7 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEV)
     ap.add_argument("--pairs", type=int, help="use only the first N labelled pairs")
-    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--top-k", type=int, default=MiningParams().top_k, help="both methods (default: the app's)")
     ap.add_argument("--model", help="SPLADE folder (default: the shipped one)")
     ap.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one, if any)")
     ap.add_argument("--no-rerank", action="store_true")
@@ -79,6 +79,7 @@ def main() -> None:
 
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(top_k=args.top_k, batch_size=args.batch_size)
+    print(f"params: {params}", file=sys.stderr)
     job = MiningJob(store, sparse_model=args.model, reranker=reranker, params=params, device=args.device)
     t = time.perf_counter()
     for ev in job.run():
@@ -92,7 +93,7 @@ def main() -> None:
     matrix = prepare(store.load_encodings(run.sparse_model_key, store.question_ids(run.max_question_id)),
                      params.similarity)
     t = time.perf_counter()
-    a, b, s, r = SparseIndex(matrix).all_pairs(args.top_k)
+    a, b, s, r = make_index(matrix, params.search).all_pairs(args.top_k)
     t_index = time.perf_counter() - t
     sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
     m = mining_metrics(sparse_ranked, gold)

@@ -58,13 +58,19 @@ def pipeline(held_out, sparse_path, reranker_path, device):
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(models.SHIPPED_SPARSE), help="SPLADE (default: the shipped one)")
+    ap.add_argument("--reranker", default=str(models.SHIPPED_CROSS), help="CrossEncoder (default: the shipped one)")
+    args = ap.parse_args()
     device = models.pick_device("auto")
     pairs = training.read_pair_file(DEV)
     _, held = training.split_held_out(pairs, 0.15, seed=12)
     n_questions = len(set(held.q1) | set(held.q2))
     print(f"held-out: {len(held)} pairs ({held.positives} duplicates), {n_questions} questions; device {device}\n")
 
-    shipped, base = models.SHIPPED_SPARSE, models.base_splade_path()
+    shipped, base = Path(args.model), models.base_splade_path()
     rows = []
     for name, path in (("shipped SPLADE (splade-quora)", shipped), ("untuned BERT-tiny SPLADE", base)):
         enc = models.load_sparse_encoder(path, device)
@@ -96,16 +102,17 @@ def main() -> None:
         print(f"{name + ', cosine':<64} {mine_cos.recall:>7.4f} {mine_cos.average_precision:>7.4f}")
         print(f"{name + ', dot':<64} {mine_dot.recall:>7.4f} {mine_dot.average_precision:>7.4f}")
     print(f"{'all-MiniLM-L6-v2 paraphrase_mining (flattered)':<64} {dense_mine.recall:>7.4f} {dense_mine.average_precision:>7.4f}")
-    final, sparse_only, secs, timings = pipeline(held, shipped, models.SHIPPED_CROSS, device)
+    final, sparse_only, secs, timings = pipeline(held, shipped, Path(args.reranker), device)
+    policy = MiningParams()
     print(f"{'QuoraDesk pipeline: shipped SPLADE candidates, sparse score only':<64} "
           f"{sparse_only.recall:>7.4f} {sparse_only.average_precision:>7.4f}")
-    print(f"{'QuoraDesk pipeline: + shipped CrossEncoder rerank (top-3 each)':<64} "
+    print(f"{f'QuoraDesk pipeline: + CrossEncoder rerank (best {policy.rerank_top}, from {policy.rerank_floor})':<64} "
           f"{final.recall:>7.4f} {final.average_precision:>7.4f}")
     print(f"   pipeline time {secs:.1f}s: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(timings.items())))
 
-    ce = models.load_cross_encoder(models.SHIPPED_CROSS, device)
+    ce = models.load_cross_encoder(args.reranker, device)
     mc = evaluate.evaluate_cross(ce, held)
-    print("\n3. Shipped CrossEncoder (cross-quora) on held-out pairs")
+    print(f"\n3. CrossEncoder {args.reranker} on held-out pairs")
     print(f"accuracy {mc['accuracy']:.4f}  F1 {mc['f1']:.4f}  precision {mc['precision']:.4f}  "
           f"recall {mc['recall']:.4f}  AP {mc['average_precision']:.4f}")
 

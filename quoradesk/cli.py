@@ -84,6 +84,7 @@ def cmd_mine(args) -> int:
         top_k=args.top_k, min_score=args.min_score, rerank_top=args.rerank_top,
         rerank_floor=args.rerank_floor,
         batch_size=args.batch_size, chunk_size=args.chunk_size, similarity=args.similarity,
+        search=args.search,
     )
     with Store(args.db) as store:
         if args.file:
@@ -244,14 +245,18 @@ def cmd_train(args) -> int:
     train, held = training.split_held_out(pairs, args.held_out, seed=args.seed)
     print(f"{len(train)} training pairs ({train.positives} duplicates), {len(held)} held out "
           f"(no question shared)")
+    extra = {}
     if args.kind == "sparse":
         base = args.base or models.default_sparse_model_path()
         config = training.SparseConfig(
-            epochs=args.epochs, batch_size=args.batch_size or 256, learning_rate=args.lr or 1e-4,
+            epochs=args.epochs, batch_size=args.batch_size or (64 if "distil" in args.loss else 256),
+            learning_rate=args.lr or 1e-4,
             lambda_query=args.lambda_query, lambda_corpus=args.lambda_corpus,
             max_steps=args.max_steps, loss=args.loss, seed=args.seed,
         )
         fn = training.train_sparse
+        if "distil" in args.loss:
+            extra["teacher"] = args.teacher or models.default_reranker_path()
     else:
         base = args.base or models.minilm_path()
         if base is None:
@@ -261,12 +266,18 @@ def cmd_train(args) -> int:
             max_steps=args.max_steps, seed=args.seed,
         )
         fn = training.train_cross
+        if args.layers:
+            import tempfile
+
+            base = training.shallow_base(base, args.layers, tempfile.mkdtemp(prefix="quoradesk-base-"))
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop after this step, save
 
     def report(event):
-        if event.kind == "loss":
+        if event.kind == "teacher":
+            print(f"  teacher scored {event.values['done']}/{event.values['total']} neighbour pairs")
+        elif event.kind == "loss":
             print(f"  step {event.step:>5}  epoch {event.epoch:.2f}  loss {event.values['loss']:.4f}")
         elif event.kind == "eval":
             shown = {k.removeprefix("eval_held_out_"): v for k, v in event.values.items()
@@ -275,7 +286,7 @@ def cmd_train(args) -> int:
 
     try:
         result = fn(base, train, held, args.out, config, device=args.device, on_event=report,
-                    stop=stop, overwrite=args.overwrite, half=args.half)
+                    stop=stop, overwrite=args.overwrite, half=args.half, **extra)
     finally:
         signal.signal(signal.SIGINT, previous)
     state = "stopped early" if result.stopped else "done"
@@ -375,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-score", type=float, default=0.0, help="sparse score floor")
     sp.add_argument("--similarity", choices=["cosine", "dot"], default="cosine",
                     help="how SPLADE vectors are compared (cosine: normalised)")
+    sp.add_argument("--search", choices=["auto", "exact", "pruned"], default="auto",
+                    help="candidate search: exact, pruned (linear cost, for large files) or "
+                         "auto (exact up to 50,000 questions)")
     sp.add_argument("--rerank-top", type=_positive_int, default=1, help="rerank each question's top N")
     sp.add_argument("--rerank-floor", type=float,
                     help="rerank only pairs scoring at least this (default 0.4 for cosine, 0 for dot)")
@@ -415,7 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--lr", type=float)
     sp.add_argument("--lambda-query", type=float, default=5e-5)
     sp.add_argument("--lambda-corpus", type=float, default=3e-5)
-    sp.add_argument("--loss", default="mnrl-cos", choices=["mnrl", "mnrl-cos", "cosent", "mnrl+cosent"])
+    sp.add_argument("--loss", default="mnrl-cos",
+                    choices=["mnrl", "mnrl-cos", "cosent", "mnrl+cosent", "distil", "mnrl-cos+distil"],
+                    help="sparse: distil learns to rank neighbour pairs as --teacher does")
+    sp.add_argument("--teacher", help="CrossEncoder folder for the distil losses (default: the shipped one)")
+    sp.add_argument("--layers", type=_positive_int,
+                    help="cross: keep this many of the base's transformer layers (faster reranker)")
     sp.add_argument("--max-steps", type=int, default=-1)
     sp.add_argument("--held-out", type=float, default=0.15, help="share of pairs held out")
     sp.add_argument("--seed", type=int, default=12)

@@ -144,6 +144,7 @@ def test_training_plots_receive_points(qtbot, window, tmp_path, dev_slice):
     qtbot.waitUntil(lambda: not tab.worker.running, timeout=240000)
     assert len(tab.loss_points) == 4
     assert len(tab.metric_points) >= 1
+    assert tab.distil.isChecked() and tab.result.card["teacher_pairs"] > 170  # distilled by default
     assert tab.use_button.isEnabled() and tab.results.rowCount() > 0
     tab.use_model()
     assert window.mine_tab.model.text() == str(tmp_path / "model")

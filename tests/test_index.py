@@ -7,7 +7,14 @@ import pytest
 from scipy import sparse
 
 from quoradesk.core.encode import encode_csr
-from quoradesk.core.index import SparseIndex, brute_force_top_k
+from quoradesk.core.index import (
+    PrunedIndex,
+    SparseIndex,
+    brute_force_top_k,
+    make_index,
+    prepare,
+    top_per_row,
+)
 from quoradesk.core.questions import load_questions
 
 
@@ -79,7 +86,8 @@ def test_questions_without_shared_tokens_get_no_pairs():
 
 def test_dense_and_sparse_token_split_is_exact(real_matrix):
     index = SparseIndex(real_matrix)
-    assert 0 < len(index.dense_tokens) < 200  # frequent tokens go dense, the rest sparse
+    active = len(np.unique(real_matrix.indices))
+    assert 0 < len(index.dense_tokens) < active / 4  # frequent tokens go dense, the rest sparse
     got = index.all_pairs(10)
     assert_same_top_k(got, brute_force_top_k(real_matrix, 10), real_matrix, 10)
 
@@ -92,3 +100,43 @@ def test_random_matrices_match_brute_force():
         got = SparseIndex(m).all_pairs(7)
         want = brute_force_top_k(m, 7)
         assert_same_top_k(got, want, m, 7)
+
+
+def test_top_per_row_keeps_each_rows_largest_entries():
+    m = sparse.random(60, 80, density=0.2, format="csr", random_state=4, dtype=np.float32)
+    got = top_per_row(m, 4).toarray()
+    dense = m.toarray()
+    for i in range(60):
+        want = np.sort(dense[i][dense[i] > 0])[::-1][:4]
+        assert np.array_equal(np.sort(got[i][got[i] > 0])[::-1], want)
+        assert set(np.flatnonzero(got[i])) <= set(np.flatnonzero(dense[i]))
+
+
+def test_pruned_index_is_exact_when_nothing_is_pruned(real_matrix):
+    # Posting lists and query token lists shorter than the caps: the same pairs as brute force.
+    m = prepare(real_matrix)
+    got = PrunedIndex(m, postings=10_000, query_terms=10_000, candidates=10_000).all_pairs(10)
+    assert_same_top_k(got, brute_force_top_k(m, 10), m, 10)
+
+
+def test_pruned_index_with_biting_caps_finds_most_pairs_with_exact_scores(real_matrix):
+    m = prepare(real_matrix)
+    n = m.shape[0]
+    index = PrunedIndex(m, postings=40, query_terms=8, candidates=20)
+    assert np.diff(index.inverted.indptr).max() == 40  # the caps do bite on these 455 questions
+    a, b, s, r = index.all_pairs(5)
+    want = brute_force_top_k(m, 5)
+    got = set(zip(a.tolist(), b.tolist()))
+    best = set(zip(want[0][want[3] == 1].tolist(), want[1][want[3] == 1].tolist()))
+    assert len(got & best) >= 0.85 * len(best)  # what mining most needs: each question's best match
+    # Every score it reports is the exact cosine, whatever the caps.
+    exact = np.asarray(m[a].multiply(m[b]).sum(axis=1)).ravel()
+    assert np.allclose(s, exact, atol=1e-5)
+    assert (a < b).all() and (r >= 1).all() and (r <= 5).all() and n > 400
+
+
+def test_make_index_picks_exact_for_small_corpora(real_matrix):
+    assert isinstance(make_index(real_matrix), SparseIndex)
+    assert isinstance(make_index(real_matrix, "pruned"), PrunedIndex)
+    with pytest.raises(ValueError):
+        make_index(real_matrix, "fast")

@@ -114,6 +114,20 @@ def test_finished_run_is_not_resumed_but_reuses_encodings(mined, splade_path):
     assert job2._encoder is None  # the model was never even loaded
 
 
+def test_pruned_search_is_a_separate_run_with_exact_scores(mined, splade_path):
+    _, _, store, job, _ = mined
+    job2 = MiningJob(store, sparse_model=splade_path, device="cpu",
+                     params=MiningParams(top_k=10, chunk_size=128, search="pruned"))
+    list(job2.run())
+    run, ref = job2.run_record, job.run_record
+    assert run.id != ref.id and run.params["search"] == "pruned" and ref.params["search"] == "auto"
+    got = {(p.a, p.b): p.sparse_score for p in store.iter_pairs(run.id)}
+    want = {(p.a, p.b): p.sparse_score for p in store.iter_pairs(ref.id)}
+    common = got.keys() & want.keys()
+    assert len(common) >= 0.95 * len(want)  # a few hundred questions: the caps hardly bite
+    assert max(abs(got[k] - want[k]) for k in common) < 1e-5  # pruned or not, scores are exact
+
+
 def test_killed_cli_run_resumes_with_no_pair_lost_or_doubled(mined, tmp_path):
     src, _, ref_store, ref_job, _ = mined
     db = tmp_path / "killed.sqlite"

@@ -161,3 +161,45 @@ def test_project_pairs_become_training_data(tmp_path):
     store.set_label(1, 3, "rejected")
     pairs = training.pairs_from_store(store)
     assert pairs.labels == [1, 0, 1] and pairs.q2[1] == "Why is the sky blue?"
+
+
+def test_distillation_pairs_are_neighbours_scored_by_the_teacher(split, encoder):
+    train, _ = split
+    few = train.subset(list(range(60)))
+    teacher = models.load_cross_encoder(models.default_reranker_path(), "cpu")
+    scored = training.teacher_pairs(few, encoder, teacher, top_k=2)
+    texts = set(few.q1) | set(few.q2)
+    pairs = list(zip(scored.q1, scored.q2, strict=True))
+    assert len(set(pairs)) == len(pairs) and all(a < b for a, b in pairs)
+    assert set(scored.q1) | set(scored.q2) <= texts  # training questions only
+    # Every labelled pair is in, and the teacher ranks duplicates above non-duplicates.
+    by_pair = dict(zip(pairs, scored.scores, strict=True))
+    labelled = [(min(a, b), max(a, b), y) for a, b, y in zip(few.q1, few.q2, few.labels, strict=True)]
+    pos = [by_pair[(a, b)] for a, b, y in labelled if y]
+    neg = [by_pair[(a, b)] for a, b, y in labelled if not y]
+    assert np.mean(pos) > np.mean(neg) + 0.2
+    assert len(pairs) > len(set((a, b) for a, b, _ in labelled))  # neighbours added
+    assert all(0.0 <= s <= 1.0 for s in scored.scores)
+
+
+def test_distillation_trains_and_needs_a_teacher(split, tmp_path):
+    train, _ = split
+    few = train.subset(list(range(48)))
+    config = training.SparseConfig(loss="distil", epochs=3, batch_size=16, learning_rate=2e-4,
+                                   logging_steps=1, distil_top_k=2)
+    started = time.perf_counter()
+    with pytest.raises(TrainingError, match="needs a teacher"):
+        training.train_sparse(models.base_splade_path(), few, None, tmp_path / "a", config, device="cpu")
+    with pytest.raises(TrainingError, match="Teacher unusable"):
+        training.train_sparse(models.base_splade_path(), few, None, tmp_path / "a", config, device="cpu",
+                              teacher=tmp_path)
+    assert time.perf_counter() - started < 10 and not (tmp_path / "a").exists()
+    losses = []
+    result = training.train_sparse(
+        models.base_splade_path(), few, None, tmp_path / "b", config, device="cpu",
+        teacher=models.default_reranker_path(),
+        on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
+    )
+    assert result.card["teacher_pairs"] > len(few) and len(losses) == result.steps >= 6
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert models.load_sparse_encoder(result.path, "cpu").encode(["Why is the sky blue?"]).shape[1] == 30522

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import models
-from .index import SparseIndex, canonical_pairs, prepare
+from .index import canonical_pairs, make_index, prepare
 from .store import Run, Store
 
 
@@ -49,6 +49,10 @@ class MiningParams:
     rerank_batch: int = 64  # reranker batch (pairs, sorted by length)
     chunk_size: int = 256  # questions per committed encoding chunk
     similarity: str = "cosine"  # "cosine" (L2-normalised SPLADE vectors) or "dot"
+    # Candidate search: "exact" (inverted index, every pair sharing a token is scored),
+    # "pruned" (truncated posting lists, cost linear in N) or "auto" (exact up to 50,000
+    # questions). See index.make_index.
+    search: str = "auto"
     # Ranking score of a reranked pair: w * reranker + (1 - w) * sparse. None: 0.5 for
     # cosine (both in [0, 1]; measured best on held-out Quora), 1.0 (reranker only) for dot.
     rerank_weight: float | None = None
@@ -258,7 +262,7 @@ class MiningJob:
     def _search(self, run: Run):
         ids = self.store.question_ids(run.max_question_id)
         matrix = prepare(self.store.load_encodings(self.sparse_key, ids), self.params.similarity)
-        index = SparseIndex(matrix)
+        index = make_index(matrix, self.params.search)
         started = time.perf_counter()
         parts = []
         yield self._progress("search", 0, index.n, started, 0, run.id)

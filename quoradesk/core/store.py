@@ -553,15 +553,21 @@ class Store:
         """Store a run's candidate pairs (a < b) and move the run on, in one transaction."""
         reranked = self.rerank_weight(run_id) is not None
         self.db.execute("delete from pairs where run_id = ?", [run_id])
-        sparse_scores = scores.astype(float).tolist()
-        self.db.conn.executemany(
-            "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score) "
-            "values (?, ?, ?, ?, NULL, ?, ?)",
-            zip(
-                [run_id] * len(a), a.tolist(), b.tolist(), sparse_scores, ranks.tolist(),
-                [None] * len(a) if reranked else sparse_scores, strict=True,
-            ),
-        )
+        # In slices: Python lists of a whole large run (5M pairs at 500,000 questions) would
+        # take about 1 GB; one slice of numbers at a time keeps the peak flat.
+        step = 100_000
+        for lo in range(0, len(a), step):
+            part = slice(lo, lo + step)
+            sparse_scores = scores[part].astype(float).tolist()
+            self.db.conn.executemany(
+                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score) "
+                "values (?, ?, ?, ?, NULL, ?, ?)",
+                zip(
+                    [run_id] * len(sparse_scores), a[part].tolist(), b[part].tolist(), sparse_scores,
+                    ranks[part].tolist(), [None] * len(sparse_scores) if reranked else sparse_scores,
+                    strict=True,
+                ),
+            )
         if run_fields:
             self.update_run(run_id, **run_fields)
 

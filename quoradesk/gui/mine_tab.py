@@ -55,8 +55,8 @@ class MineTab(QWidget):
                                   caption="CrossEncoder folder")
         self.rerank = QCheckBox("Rerank the best candidates with the CrossEncoder")
         self.rerank.setChecked(bool(self.reranker.text()))
-        self.top_k = QSpinBox(minimum=1, maximum=100, value=int(settings.value("mine/top_k", 10)))
         defaults = MiningParams()
+        self.top_k = QSpinBox(minimum=1, maximum=100, value=int(settings.value("mine/top_k", defaults.top_k)))
         self.rerank_top = QSpinBox(minimum=1, maximum=50,
                                    value=int(settings.value("mine/rerank_top", defaults.rerank_top)))
         self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
@@ -65,6 +65,10 @@ class MineTab(QWidget):
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         self.similarity = QComboBox()
         self.similarity.addItems(["cosine", "dot"])
+        self.search = QComboBox()
+        self.search.addItems(["auto", "exact", "pruned"])
+        self.search.setToolTip("Exact scores every pair sharing a token; pruned keeps the cost linear "
+                               "for large files; auto: exact up to 50,000 questions")
         self.batch = QSpinBox(minimum=1, maximum=1024, value=int(settings.value("mine/batch", 32)))
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
@@ -79,6 +83,7 @@ class MineTab(QWidget):
         form.addRow("Rerank only from score:", self.rerank_floor)
         form.addRow("Minimum similarity:", self.min_score)
         form.addRow("Similarity:", self.similarity)
+        form.addRow("Candidate search:", self.search)
         form.addRow("Batch size:", self.batch)
         form.addRow("Device:", self.device)
         box = QGroupBox("Settings")
@@ -115,7 +120,7 @@ class MineTab(QWidget):
             top_k=self.top_k.value(), min_score=self.min_score.value(),
             rerank_top=self.rerank_top.value(), rerank_floor=self.rerank_floor.value(),
             batch_size=self.batch.value(),
-            similarity=self.similarity.currentText(),
+            similarity=self.similarity.currentText(), search=self.search.currentText(),
         )
 
     def refresh(self) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
 from ..core import models, training
 from .widgets import PathField
 from .worker import GeneratorWorker
+
+DISTIL_LOSS = "mnrl-cos+distil"  # the loss the shipped SPLADE was trained with (train_default_models.py)
 
 
 class TrainTab(QWidget):
@@ -51,12 +54,19 @@ class TrainTab(QWidget):
         self.base = PathField(caption="Base model folder")
         self.out = PathField(caption="Save the model in")
         self.epochs = QDoubleSpinBox(minimum=0.1, maximum=50, value=1.0, singleStep=0.5)
-        self.batch = QSpinBox(minimum=2, maximum=1024, value=256)
+        self.batch = QSpinBox(minimum=2, maximum=1024, value=64)
         self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1e-2, value=1e-4, singleStep=1e-5)
         self.lambda_q = QDoubleSpinBox(decimals=6, minimum=0, maximum=1, value=5e-5, singleStep=1e-5)
         self.lambda_c = QDoubleSpinBox(decimals=6, minimum=0, maximum=1, value=3e-5, singleStep=1e-5)
         self.max_steps = QSpinBox(minimum=-1, maximum=10**7, value=-1)
         self.max_steps.setSpecialValueText("all")
+        # SPLADE only: learn to rank neighbour pairs as the CrossEncoder does (distillation).
+        self.distil = QCheckBox("Learn from a CrossEncoder (distillation)")
+        self.distil.setToolTip("The teacher scores each training question's nearest neighbours "
+                               "first; the SPLADE then learns that ranking as well as the pairs")
+        reranker = models.default_reranker_path()
+        self.teacher = PathField(str(reranker) if reranker else "", caption="Teacher CrossEncoder folder")
+        self.distil.setChecked(reranker is not None)
 
         form = QFormLayout()
         form.addRow("Train:", self.kind)
@@ -71,6 +81,8 @@ class TrainTab(QWidget):
         for label, w in self.lambda_rows:
             form.addRow(label, w)
         form.addRow("Max steps:", self.max_steps)
+        form.addRow("", self.distil)
+        form.addRow("Teacher:", self.teacher)
         box = QGroupBox("Training")
         box.setLayout(form)
 
@@ -119,10 +131,12 @@ class TrainTab(QWidget):
         sparse = index == 0
         base = models.default_sparse_model_path() if sparse else models.minilm_path()
         self.base.setText(str(base) if base else "")
-        self.batch.setValue(256 if sparse else 32)
+        self.batch.setValue(64 if sparse else 32)  # the shipped models' settings
         self.lr.setValue(1e-4 if sparse else 5e-5)
         for _, w in self.lambda_rows:
             w.setEnabled(sparse)
+        self.distil.setEnabled(sparse)
+        self.teacher.setEnabled(sparse)
         stamp = time.strftime("%Y%m%d-%H%M")
         home = Path(self.window.settings.value("train/dir", str(Path.home() / "QuoraDesk models")))
         self.out.setText(str(home / f"{'splade' if sparse else 'cross'}-{stamp}"))
@@ -147,7 +161,8 @@ class TrainTab(QWidget):
             config = training.SparseConfig(
                 epochs=self.epochs.value(), batch_size=self.batch.value(), learning_rate=self.lr.value(),
                 lambda_query=self.lambda_q.value(), lambda_corpus=self.lambda_c.value(),
-                max_steps=self.max_steps.value(), logging_steps=1, loss="mnrl-cos",
+                max_steps=self.max_steps.value(), logging_steps=1,
+                loss=DISTIL_LOSS if self.distil.isChecked() else "mnrl-cos",
             )
         else:
             config = training.CrossConfig(
@@ -165,10 +180,12 @@ class TrainTab(QWidget):
         self.results.setRowCount(0)
         self.use_button.setEnabled(False)
 
+        extra = {"teacher": self.teacher.text().strip() or None} if sparse and self.distil.isChecked() else {}
+
         def run():
             # Runs on the worker thread; each event crosses to the UI thread as a queued signal.
             return fn(base, train, held, out, config, on_event=self.worker.progress.emit,
-                      stop=self.stop_flag)
+                      stop=self.stop_flag, **extra)
 
         self.worker = GeneratorWorker(run, cancel=self.stop_flag.set)
         self.worker.progress.connect(self.on_event)
@@ -189,6 +206,9 @@ class TrainTab(QWidget):
             xs, ys = zip(*self.loss_points, strict=True)
             self.loss_curve.setData(list(xs), list(ys))
             self.status.setText(f"Step {e.step}, epoch {e.epoch:.2f}, loss {float(e.values['loss']):.4f}")
+        elif e.kind == "teacher":
+            self.status.setText(f"The teacher scored {e.values['done']} of {e.values['total']} "
+                                "neighbour pairs…")
         elif e.kind == "eval":
             ap = next((float(v) for k, v in e.values.items()
                        if k.endswith(("cosine_ap", "average_precision"))), None)

@@ -1,0 +1,173 @@
+"""Benchmark: candidate search and memory from 10,000 to 500,000 questions.
+
+    python bench/scale.py                       # corpus of 500,000, curve 10k..500k
+    python bench/scale.py --size 100000         # a smaller top size
+    python bench/scale.py --project P.sqlite    # reuse the encodings of an earlier run
+
+Only 19,062 real questions exist (dev.tsv), so larger corpora are built from them by
+word-level variation (``variants``): each synthetic question is a real one with one to three
+edits drawn at random (seed 0): drop a word, swap two neighbouring words, replace a word by
+a word drawn from the corpus's own word frequencies, or insert such a word. The real
+questions come first, then rounds of variants of every question, so any prefix of the corpus
+looks like the whole. The search cost depends on how tokens spread over questions, which
+these variants keep close to real Quora text.
+
+Steps and what is printed:
+  1. writes the corpus (a one-column CSV) and mines it with the real CLI in a child process
+     (``quoradesk mine FILE --db P --no-rerank``: import and mine), reporting the child's peak
+     resident memory and the run's stage times (issue 6: under 4 GB at 500,000 questions);
+  2. loads the encodings that run stored and times the candidate search at growing sizes:
+     the exact index (``SparseIndex``, while it stays affordable) and the pruned index
+     (``PrunedIndex``), with the share of the exact top-10 pairs the pruned one finds;
+  3. a table of seconds per size with the growth exponent between sizes (1.0 = linear,
+     2.0 = quadratic) and seconds / (N log N) normalised to the smallest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+from quoradesk.core.index import PrunedIndex, SparseIndex, prepare  # noqa: E402
+from quoradesk.core.questions import load_questions  # noqa: E402
+
+DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
+SIZES = (10_000, 20_000, 50_000, 100_000, 200_000, 500_000)
+
+
+def variants(real: list[str], size: int, seed: int = 0) -> list[str]:
+    """``real`` followed by word-level variants of it, ``size`` distinct questions in all."""
+    rng = random.Random(seed)
+    words = Counter(w for q in real for w in q.split())
+    vocab, weights = zip(*words.most_common(20_000), strict=True)
+    out, seen = list(real[:size]), set(real[:size])
+    while len(out) < size:
+        for q in real:
+            if len(out) >= size:
+                break
+            w = q.split()
+            for _ in range(rng.randint(1, 3)):
+                op = rng.random()
+                i = rng.randrange(len(w))
+                if op < 0.3 and len(w) > 3:
+                    del w[i]
+                elif op < 0.5 and len(w) > 1:
+                    j = min(i + 1, len(w) - 1)
+                    w[i], w[j] = w[j], w[i]
+                elif op < 0.8:
+                    w[i] = rng.choices(vocab, weights)[0]
+                else:
+                    w.insert(i, rng.choices(vocab, weights)[0])
+            text = " ".join(w)
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+    return out
+
+
+def mine_in_child(texts: list[str], folder: Path) -> tuple[Path, dict]:
+    """Import and mine ``texts`` with the CLI in a child process; its peak RSS and timings."""
+    src, project = folder / "corpus.csv", folder / "scale.sqlite"
+    with src.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["question"])
+        writer.writerows([t] for t in texts)
+    code = (
+        "import resource, runpy, sys, time\n"
+        "t = time.perf_counter()\n"
+        "sys.argv = ['quoradesk', 'mine', sys.argv[1], '--db', sys.argv[2], '--no-rerank', '--quiet', '--show', '0']\n"
+        "try:\n"
+        "    runpy.run_module('quoradesk', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(src), str(project)], check=True, cwd=REPO,
+                         capture_output=True, text=True)
+    peak_kb, seconds = re.search(r"PEAK_KB (\d+) ([\d.]+)", out.stdout).groups()
+    return project, {"peak_mb": int(peak_kb) / 1024, "seconds": float(seconds)}
+
+
+def load_vectors(project: Path):
+    from quoradesk.core.store import Store
+
+    store = Store(project)
+    run = store.latest_run()
+    ids = store.question_ids(run.max_question_id)
+    return store.load_encodings(run.sparse_model_key, ids), run
+
+
+def timed(index_cls, matrix, top_k: int, **kw):
+    t = time.perf_counter()
+    index = index_cls(matrix, **kw)
+    pairs = index.all_pairs(top_k)
+    return time.perf_counter() - t, pairs
+
+
+def agreement(exact, approx, best_only: bool = False) -> float:
+    """Share of the exact index's pairs (or of its rank-1 pairs) the pruned index also found."""
+    def key(p, keep):
+        return set(zip(p[0][keep].tolist(), p[1][keep].tolist(), strict=True))
+    want = key(exact, exact[3] == 1 if best_only else slice(None))
+    return len(want & key(approx, slice(None))) / max(1, len(want))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=500_000)
+    ap.add_argument("--project", type=Path, help="a project mined by an earlier run of this script")
+    ap.add_argument("--exact-up-to", type=int, default=100_000, help="largest size to run the exact index on")
+    ap.add_argument("--top-k", type=int, default=10)
+    args = ap.parse_args()
+
+    if args.project is None:
+        folder = Path(tempfile.mkdtemp(prefix="qd-scale-"))
+        real = [q.text for q in load_questions(DEV).questions]
+        texts = variants(real, args.size)
+        print(f"corpus: {len(real)} real questions + {len(texts) - len(real)} variants -> {folder}", file=sys.stderr)
+        project, child = mine_in_child(texts, folder)
+    else:
+        project, child = args.project, None
+    matrix, run = load_vectors(project)
+    matrix = prepare(matrix, "cosine")
+    n_all = matrix.shape[0]
+    if child:
+        print(f"\nmining {n_all} questions (CLI, no rerank): peak RSS {child['peak_mb']:.0f} MB, "
+              f"{child['seconds']:.1f} s; stages {json.dumps({k: round(v, 1) for k, v in run.timings.items()})}")
+    print(f"{matrix.nnz / n_all:.1f} active tokens per question\n")
+    print("| questions | exact index s | pruned index s | pruned finds of exact top-10 pairs | of exact best pairs | growth exponent (pruned) | pruned s / N log N (x smallest) |")
+    print("|---|---|---|---|---|---|---|")
+    prev = first = None
+    for n in [s for s in SIZES if s <= n_all]:
+        sub = matrix[:n]
+        t_pruned, approx = timed(PrunedIndex, sub, args.top_k)
+        t_exact, share, best = None, None, None
+        if n <= args.exact_up_to:
+            t_exact, exact = timed(SparseIndex, sub, args.top_k)
+            share, best = agreement(exact, approx), agreement(exact, approx, best_only=True)
+        nlogn = t_pruned / (n * math.log(n))
+        first = first or nlogn
+        growth = "" if prev is None else f"{math.log(t_pruned / prev[1]) / math.log(n / prev[0]):.2f}"
+        print(f"| {n:,} | {'' if t_exact is None else f'{t_exact:.1f}'} | {t_pruned:.1f} | "
+              f"{'' if share is None else f'{share:.4f}'} | {'' if best is None else f'{best:.4f}'} | "
+              f"{growth} | {nlogn / first:.2f} |", flush=True)
+        prev = (n, t_pruned)
+
+
+if __name__ == "__main__":
+    main()
