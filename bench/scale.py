@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import os
@@ -55,6 +56,7 @@ def variants(real: list[str], size: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     words = Counter(w for q in real for w in q.split())
     vocab, weights = zip(*words.most_common(20_000), strict=True)
+    cum = list(itertools.accumulate(weights))  # what choices(weights=) computes on every call
     out, seen = list(real[:size]), set(real[:size])
     while len(out) < size:
         for q in real:
@@ -70,9 +72,9 @@ def variants(real: list[str], size: int, seed: int = 0) -> list[str]:
                     j = min(i + 1, len(w) - 1)
                     w[i], w[j] = w[j], w[i]
                 elif op < 0.8:
-                    w[i] = rng.choices(vocab, weights)[0]
+                    w[i] = rng.choices(vocab, cum_weights=cum)[0]
                 else:
-                    w.insert(i, rng.choices(vocab, weights)[0])
+                    w.insert(i, rng.choices(vocab, cum_weights=cum)[0])
             text = " ".join(w)
             if text not in seen:
                 seen.add(text)

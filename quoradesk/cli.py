@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "auto (exact up to 50,000 questions)")
     sp.add_argument("--rerank-top", type=_positive_int, default=1, help="rerank each question's top N")
     sp.add_argument("--rerank-floor", type=float,
-                    help="rerank only pairs scoring at least this (default 0.4 for cosine, 0 for dot)")
+                    help="rerank only pairs scoring at least this (default 0.7 for cosine, 0 for dot)")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
     sp.add_argument("--chunk-size", type=_positive_int, default=256,
                     help="questions encoded per saved chunk (work lost to a crash at most)")

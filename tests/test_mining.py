@@ -182,7 +182,7 @@ def test_reranker_scores_only_each_questions_best_above_the_floor(mined, splade_
 
     _, _, store, _, _ = mined
     params = MiningParams(top_k=10, chunk_size=128)
-    assert (params.rerank_top, params.rerank_floor) == (1, 0.4)
+    assert (params.rerank_top, params.rerank_floor) == (1, 0.7)
     job = MiningJob(store, sparse_model=splade_path, reranker=models.SHIPPED_CROSS,
                     params=params, device="cpu", resume=False)
     events = list(job.run())
@@ -191,10 +191,10 @@ def test_reranker_scores_only_each_questions_best_above_the_floor(mined, splade_
     rows = store.db.execute(
         "select rank, sparse_score, rerank_score, score from pairs where run_id = ?", [run.id]
     ).fetchall()
-    eligible = [r for r in rows if r[0] <= 1 and r[1] >= 0.4]
+    eligible = [r for r in rows if r[0] <= 1 and r[1] >= 0.7]
     assert eligible and len(eligible) < len(rows) / 3
     assert all(r[2] is not None for r in eligible)
-    assert all(r[2] is None for r in rows if not (r[0] <= 1 and r[1] >= 0.4))
+    assert all(r[2] is None for r in rows if not (r[0] <= 1 and r[1] >= 0.7))
     rerank_events = [e for e in events if e.stage == "rerank"]
     assert rerank_events[-1].total == len(eligible) == rerank_events[-1].done
     # ranked: every reranked pair before every pair without a reranker score

@@ -61,7 +61,7 @@ class MineTab(QWidget):
                                    value=int(settings.value("mine/rerank_top", defaults.rerank_top)))
         self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
                                            value=float(settings.value("mine/rerank_floor", defaults.rerank_floor)))
-        self.rerank_floor.setToolTip("Pairs scoring below this are not reranked (cosine: 0.4 measured best)")
+        self.rerank_floor.setToolTip("Pairs scoring below this are not reranked (cosine: 0.7 measured best)")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         self.similarity = QComboBox()
         self.similarity.addItems(["cosine", "dot"])
