@@ -123,8 +123,11 @@ def test_pruned_search_is_a_separate_run_with_exact_scores(mined, splade_path):
     assert run.id != ref.id and run.params["search"] == "pruned" and ref.params["search"] == "auto"
     got = {(p.a, p.b): p.sparse_score for p in store.iter_pairs(run.id)}
     want = {(p.a, p.b): p.sparse_score for p in store.iter_pairs(ref.id)}
+    best = {(p.a, p.b) for p in store.iter_pairs(ref.id) if p.rank == 1}
     common = got.keys() & want.keys()
-    assert len(common) >= 0.95 * len(want)  # a few hundred questions: the caps hardly bite
+    # Each question looks up 16 of its ~150 tokens: many rank-10 neighbours are missed, but
+    # the best match (what duplicates are) is found for nearly every question.
+    assert len(best & got.keys()) >= 0.9 * len(best) and len(common) >= 0.5 * len(want)
     assert max(abs(got[k] - want[k]) for k in common) < 1e-5  # pruned or not, scores are exact
 
 

@@ -39,6 +39,16 @@ class PairRow:
         return ("–" if p.score is None else f"{p.score:.3f}", p.text_a, p.text_b, p.label or "")
 
 
+def default_threshold(run) -> float:
+    """Where the Review slider starts. Reranked runs score 0.5 x reranker + 0.5 x cosine:
+    duplicates land near 0.85, non-duplicates under 0.45. Cosine alone (no reranker) sits
+    higher for everything with the distilled SPLADE: unrelated questions reach 0.4 to 0.55
+    through shared expansion tokens, duplicates 0.8 to 0.9."""
+    if run.reranked or run.params.get("similarity", "cosine") != "cosine":
+        return 0.5
+    return 0.7
+
+
 class ReviewSession:
     def __init__(self, store: Store, run_id: int | None = None, threshold: float | None = None):
         self.store = store
@@ -46,7 +56,7 @@ class ReviewSession:
         if run is None:
             raise LookupError("No finished run to review yet: mine the questions first")
         self.run = run
-        self.threshold = 0.5 if threshold is None else threshold
+        self.threshold = default_threshold(run) if threshold is None else threshold
         self.order = "score"
         self.descending = True
         self.search = ""  # keep pairs where either question contains this text
