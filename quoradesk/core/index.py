@@ -58,6 +58,29 @@ DENSE_DF_SHARE = 0.04
 DENSE_BYTES = 128 * 1024 * 1024
 
 
+def row_costs(rows: sparse.csr_matrix, inverted: sparse.csr_matrix) -> np.ndarray:
+    """Cost of scoring each row through ``inverted`` (token -> questions): the summed lengths
+    of the posting lists of the row's tokens."""
+    postings = np.diff(inverted.indptr).astype(np.int64)
+    active = sparse.csr_matrix((np.ones(rows.nnz, np.int64), rows.indices, rows.indptr), shape=rows.shape)
+    return np.asarray(active @ postings, dtype=np.int64).ravel()
+
+
+def cost_chunks(row_cost: np.ndarray, budget: int, max_rows: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges whose summed ``row_cost`` stays under ``budget`` (a row alone
+    may exceed it) and that hold at most ``max_rows`` rows (1 to MAX_CHUNK_ROWS)."""
+    max_rows = max(1, min(MAX_CHUNK_ROWS, max_rows))
+    out, start, acc = [], 0, 0
+    for i, cost in enumerate(row_cost.tolist()):
+        if i > start and (acc + cost > budget or i - start >= max_rows):
+            out.append((start, i))
+            start, acc = i, 0
+        acc += cost
+    if start < len(row_cost):
+        out.append((start, len(row_cost)))
+    return out
+
+
 class SparseIndex:
     def __init__(self, matrix: sparse.spmatrix):
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
@@ -75,26 +98,11 @@ class SparseIndex:
         self.rest = sparse.csr_matrix(self.matrix @ sparse.diags(keep))
         self.rest.eliminate_zeros()
         self.inverted = self.rest.T.tocsr()  # token -> (question, weight) posting list
-        rest_postings = np.diff(self.inverted.indptr).astype(np.int64)
-        # Cost of scoring question i through the index: its tokens' posting-list lengths.
-        active = sparse.csr_matrix(
-            (np.ones(self.rest.nnz, np.int64), self.rest.indices, self.rest.indptr),
-            shape=self.rest.shape,
-        )
-        self.row_cost = np.asarray(active @ rest_postings, dtype=np.int64).ravel()
+        self.row_cost = row_costs(self.rest, self.inverted)
 
     def chunks(self, budget: int = DEFAULT_BUDGET) -> list[tuple[int, int]]:
         """Row ranges whose summed cost and dense block stay under ``budget`` entries."""
-        max_rows = max(1, min(MAX_CHUNK_ROWS, budget // max(1, self.n)))
-        out, start, acc = [], 0, 0
-        for i, cost in enumerate(self.row_cost.tolist()):
-            if i > start and (acc + cost > budget or i - start >= max_rows):
-                out.append((start, i))
-                start, acc = i, 0
-            acc += cost
-        if start < self.n:
-            out.append((start, self.n))
-        return out
+        return cost_chunks(self.row_cost, budget, budget // max(1, self.n))
 
     def neighbours(
         self, start: int, stop: int, top_k: int, min_score: float = 0.0
@@ -134,13 +142,15 @@ class SparseIndex:
         top_k: int,
         min_score: float = 0.0,
         *,
-        budget: int = DEFAULT_BUDGET,
+        budget: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every question's top-k neighbours as unique pairs (a < b), best rank kept."""
+        """Every question's top-k neighbours as unique pairs (a < b), best rank kept.
+        ``budget``: chunk size as ``chunks`` takes it (None: the index's own default, the
+        chunks mining uses)."""
         parts = []
-        for start, stop in self.chunks(budget):
+        for start, stop in self.chunks() if budget is None else self.chunks(budget):
             if should_stop is not None and should_stop():
                 raise InterruptedError("search stopped")
             parts.append(self.neighbours(start, stop, top_k, min_score))
@@ -287,25 +297,11 @@ class PrunedIndex:
                                      self.matrix.indptr), shape=self.matrix.shape)
         self.queries = top_per_row(telling, query_terms)
         self.queries.data /= idf[self.queries.indices]  # back to the question's own weights
-        postings_len = np.diff(self.inverted.indptr).astype(np.int64)
-        active = sparse.csr_matrix(
-            (np.ones(self.queries.nnz, np.int64), self.queries.indices, self.queries.indptr),
-            shape=self.queries.shape,
-        )
-        self.row_cost = np.asarray(active @ postings_len, dtype=np.int64).ravel()
+        self.row_cost = row_costs(self.queries, self.inverted)
 
     def chunks(self, budget: int = 4_000_000) -> list[tuple[int, int]]:
         # Rows per chunk also bound the dense (rows x vocabulary) block used for rescoring.
-        max_rows = max(1, min(MAX_CHUNK_ROWS, budget // max(1, self.dim)))
-        out, start, acc = [], 0, 0
-        for i, cost in enumerate(self.row_cost.tolist()):
-            if i > start and (acc + cost > budget or i - start >= max_rows):
-                out.append((start, i))
-                start, acc = i, 0
-            acc += cost
-        if start < self.n:
-            out.append((start, self.n))
-        return out
+        return cost_chunks(self.row_cost, budget, budget // max(1, self.dim))
 
     def neighbours(
         self, start: int, stop: int, top_k: int, min_score: float = 0.0
