@@ -35,6 +35,7 @@ def test_other_layouts_fall_back_to_the_model(encoder, texts):
     assert SpladeHeadEncoder.for_model(summed) is None
     got = encode_csr(summed, texts[:20], 8)
     ref = encode_csr(summed, texts[:20], 8, reference=True)
-    assert abs(got - ref).max() == 0
+    # The same model's forward; only the batches differ (sorted by tokens, not characters).
+    assert abs(got - ref).max() < 1e-4
     # and it differs from max pooling, so the test would notice the wrong path
     assert abs(got - encode_csr(encoder, texts[:20], 8)).max() > 0.1

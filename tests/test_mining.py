@@ -217,3 +217,43 @@ def test_progress_counts_only_newly_encoded_questions(tmp_path, dev_slice, splad
               if e.stage == "encode"]
     assert events[0].done < events[0].total
     assert events[-1].done == events[-1].total == store.question_count()
+
+
+def test_cancel_during_rerank_keeps_the_scored_pairs_and_resumes(mined, tmp_path, splade_path):
+    """A cancel between two reranker batches of one chunk keeps the batch already scored; the
+    resumed run scores only the rest and ends with the scores of an uninterrupted run."""
+    from quoradesk.core import models
+
+    _, result, _, _, _ = mined
+    params = MiningParams(top_k=10, chunk_size=128, rerank_batch=8)
+    ref_store = Store(tmp_path / "ref.sqlite")
+    ref_store.add_import(result)
+    ref_job, _ = mine_all(ref_store, splade_path, params, reranker=models.SHIPPED_CROSS)
+    store = Store(tmp_path / "p.sqlite")
+    store.add_import(result)
+    job = MiningJob(store, sparse_model=splade_path, reranker=models.SHIPPED_CROSS, params=params, device="cpu")
+    ce = job.reranker()
+    predict = ce.predict
+
+    def predict_then_cancel(*args, **kwargs):  # the real model; the user presses Cancel after one batch
+        out = predict(*args, **kwargs)
+        job.cancel()
+        return out
+
+    ce.predict = predict_then_cancel
+    list(job.run())
+    run = store.get_run(job.run_record.id)
+    assert run.status == "cancelled" and run.stage == "rerank"
+    assert store.count_pairs(run.id, reranked=True) == 8  # the scored batch was kept
+    assert store.integrity_ok()
+
+    ce.predict = predict
+    job2 = MiningJob(store, sparse_model=splade_path, reranker=models.SHIPPED_CROSS, params=params, device="cpu")
+    job2._reranker = ce  # the same loaded model: no second load
+    events = [e for e in job2.run() if e.stage == "rerank"]
+    assert job2.resumed and events[0].done == 8
+    got = {(p.a, p.b): p.rerank_score for p in store.iter_pairs(run.id) if p.rerank_score is not None}
+    want = {(p.a, p.b): p.rerank_score for p in ref_store.iter_pairs(ref_job.run_record.id)
+            if p.rerank_score is not None}
+    assert got.keys() == want.keys()
+    assert max(abs(got[k] - want[k]) for k in want) < 1e-4
