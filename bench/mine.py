@@ -12,6 +12,9 @@ Prints one table:
   * (b) sentence_transformers.util.paraphrase_mining with the dense all-MiniLM-L6-v2.
     That model was trained on Quora duplicates, so this evaluation flatters it.
 
+Every method's models are loaded before its clock starts; QuoraDesk's time includes import
+into the project and storing every vector and pair in SQLite.
+
 Leakage, read before comparing AP: the shipped SPLADE and CrossEncoder were fine-tuned on
 dev.tsv minus a 15% held-out split, so on the whole of dev.tsv they have seen most of the
 labelled pairs, just as MiniLM has seen Quora. bench/models.py scores the held-out part only.
@@ -81,6 +84,8 @@ def main() -> None:
     params = MiningParams(top_k=args.top_k, batch_size=args.batch_size)
     print(f"params: {params}", file=sys.stderr)
     job = MiningJob(store, sparse_model=args.model, reranker=reranker, params=params, device=args.device)
+    # Models are loaded before the clock starts, as MiniLM is for reference (b).
+    job.encoder(), job.reranker()
     t = time.perf_counter()
     for ev in job.run():
         if ev.stage in ("encode", "rerank") and ev.total and ev.done == ev.total:

@@ -39,3 +39,15 @@ def test_other_layouts_fall_back_to_the_model(encoder, texts):
     assert abs(got - ref).max() < 1e-4
     # and it differs from max pooling, so the test would notice the wrong path
     assert abs(got - encode_csr(encoder, texts[:20], 8)).max() > 0.1
+
+
+def test_a_freshly_loaded_model_takes_the_fast_path_from_its_first_batch(splade_path, texts):
+    """SparseEncoder loads in training mode until its first encode(); the loader must hand
+    out an eval-mode model, or the first chunk of a run is encoded by the slow forward."""
+    from quoradesk.core import models
+    from quoradesk.core.encode import encode_batches
+
+    fresh = models.load_sparse_encoder(splade_path, "cpu")
+    assert not fresh.training
+    next(encode_batches(fresh, texts[:4], 4))
+    assert getattr(fresh, "_quoradesk_head_encoder", None) is not None

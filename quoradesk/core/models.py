@@ -178,10 +178,13 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 
     try:
         if (p / "modules.json").is_file():
-            return SparseEncoder(
+            model = SparseEncoder(
                 str(p), device=device, local_files_only=True, trust_remote_code=False,
                 model_kwargs={"dtype": torch.float32},  # shipped weights may be fp16
             )
+            # A freshly loaded model is in training mode until its first encode() call, and
+            # encode_batches keeps the model's own (slow) forward for training mode.
+            return model.eval()
         config = json.loads((p / "config.json").read_text())
         if not any("MaskedLM" in a for a in config.get("architectures", [])):
             raise ModelError(f"{p} is not a masked-LM model, so it cannot be used as SPLADE")
@@ -198,7 +201,7 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
             pooling_strategy="max", activation_function="relu",
             embedding_dimension=int(config["vocab_size"]),
         )
-        return SparseEncoder(modules=[body, pooling], device=device)
+        return SparseEncoder(modules=[body, pooling], device=device).eval()
     except ModelError:
         raise
     except Exception as exc:  # transformers raises many types for a broken folder
