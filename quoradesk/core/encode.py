@@ -77,9 +77,36 @@ class SpladeHeadEncoder:
         model._quoradesk_head_encoder = fast
         return fast
 
-    def encode_batch(self, texts: list[str]) -> sparse.csr_matrix:
-        """One batch's SPLADE vectors, as float32 CSR rows in the order given."""
-        features = self.model.preprocess(texts)  # the model's own tokenisation and truncation
+    def tokenize(self, texts: list[str]) -> dict | None:
+        """All of ``texts`` tokenised at once, unpadded, for ``features`` to pad batch by batch
+        (one tokenizer pass instead of a counting pass plus one per batch); None when this
+        model's preprocess is not its tokenizer's plain call (checked once, on these texts)."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        try:
+            encoded = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.model.max_seq_length)
+            if getattr(self, "_pads_like_preprocess", None) is None:
+                sample = list(range(min(len(texts), 8)))
+                want = self.model.preprocess([texts[i] for i in sample])
+                got = self.features(encoded, sample)
+                self._pads_like_preprocess = all(
+                    torch.equal(v, want.get(k)) for k, v in got.items()
+                ) and all(k in got for k, v in want.items() if isinstance(v, torch.Tensor))
+            return encoded if self._pads_like_preprocess else None
+        except (TypeError, AttributeError, KeyError, ValueError, RuntimeError):
+            self._pads_like_preprocess = False
+            return None
+
+    def features(self, encoded, positions) -> dict:
+        """The padded model inputs of ``positions`` from ``tokenize``'s output."""
+        return dict(self.model.tokenizer.pad(
+            {k: [encoded[k][i] for i in positions] for k in encoded.keys()}, return_tensors="pt",
+        ))
+
+    def encode_batch(self, texts: list[str], features: dict | None = None) -> sparse.csr_matrix:
+        """One batch's SPLADE vectors, as float32 CSR rows in the order given (``features``:
+        its inputs already tokenised, see ``tokenize``)."""
+        if features is None:
+            features = self.model.preprocess(texts)  # the model's own tokenisation and truncation
         device = self.weight.device
         inputs = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
         with torch.inference_mode():
@@ -135,11 +162,21 @@ def encode_batches(model, texts: list[str], batch_size: int = 32) -> Iterator[tu
     fast = None if model.training else SpladeHeadEncoder.for_model(model)
     # Sorted by tokens, not characters: on Quora questions batches of 64 sorted by characters
     # carry 52% padding (139,040 positions for 91,413 tokens), and the head computes it all.
-    order = np.argsort(-token_counts(model, texts), kind="stable")
+    encoded = fast.tokenize(texts) if fast and texts else None
+    if encoded is not None:
+        counts = np.fromiter((len(x) for x in encoded["input_ids"]), dtype=np.int64, count=len(texts))
+    else:
+        counts = token_counts(model, texts)
+    order = np.argsort(-counts, kind="stable")
     for lo in range(0, len(texts), batch_size):
         positions = order[lo : lo + batch_size]
         batch = [texts[i] for i in positions]
-        yield positions, (fast.encode_batch(batch) if fast else _model_encode(model, batch, batch_size))
+        if not fast:
+            yield positions, _model_encode(model, batch, batch_size)
+        elif encoded is not None:
+            yield positions, fast.encode_batch(batch, fast.features(encoded, positions))
+        else:
+            yield positions, fast.encode_batch(batch)
 
 
 def rows_in_order(parts: list[tuple[np.ndarray, sparse.csr_matrix]]) -> sparse.csr_matrix:
