@@ -14,7 +14,10 @@ the 30,522-wide MLM head is nearly all of the arithmetic, and computed in one pi
 (tokens x 30,522 floats, hundreds of MB a batch) spills out of the caches, so the matrix product
 runs at a third of the CPU's speed and the pooling reads it all back. Here the head runs over
 vocabulary slices small enough to stay in cache, each slice max-pooled as soon as it is made.
-Any other layout falls back to ``SparseEncoder.encode``.
+And since the head costs the same for a padding position as for a word, ``encode_batches``
+sorts texts by token count (characters are a poor proxy: 52% padding against 5% for batches of
+64 Quora questions) and tokenises them in one pass. Any other layout falls back to
+``SparseEncoder.encode``.
 """
 
 from __future__ import annotations
