@@ -98,7 +98,8 @@ def test_labels_undo_and_threshold(qtbot, window, tmp_path, dev_slice):
 
 def test_cancel_then_resume(qtbot, window, tmp_path, dev_slice):
     window.open_project(tmp_path / "p.sqlite")
-    import_file(qtbot, window, dev_slice(400))
+    # 1,500 pairs: about 2,900 questions, so more than one 2,048-question encoding chunk.
+    import_file(qtbot, window, dev_slice(1500))
     window.mine_tab.rerank.setChecked(False)
     tab = window.mine_tab
     tab.start()
