@@ -83,7 +83,8 @@ def cmd_mine(args) -> int:
     params = MiningParams(
         top_k=args.top_k, min_score=args.min_score, rerank_top=args.rerank_top,
         rerank_floor=args.rerank_floor,
-        batch_size=args.batch_size, chunk_size=args.chunk_size, similarity=args.similarity,
+        batch_size=args.batch_size, chunk_size=args.chunk_size or MiningParams.chunk_size,
+        similarity=args.similarity,
         search=args.search,
     )
     with Store(args.db) as store:
@@ -393,8 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rerank-floor", type=float,
                     help="rerank only pairs scoring at least this (default 0.7 for cosine, 0 for dot)")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
-    sp.add_argument("--chunk-size", type=_positive_int, default=256,
-                    help="questions encoded per saved chunk (work lost to a crash at most)")
+    sp.add_argument("--chunk-size", type=_positive_int,
+                    help="questions encoded, and pairs reranked, per saved chunk (work lost to a "
+                         "crash at most; default: the app's, 2048)")
     sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     sp.add_argument("--new-run", action="store_true", help="start afresh instead of resuming")
     sp.add_argument("--show", type=int, default=10, help="pairs to print at the end")

@@ -41,6 +41,10 @@ def test_mine_sample_end_to_end(sample_db):
     same = sum(bool(groups[p.text_a]) and groups[p.text_a] == groups[p.text_b] for p in top)
     print(f"{same} of the top 20 pairs are paraphrases")
     assert same >= 14  # measured 16 of 20 with the untuned BERT-tiny SPLADE
+    # The CLI's defaults are the app's: a run started in one resumes in the other.
+    from quoradesk.core.mining import MiningParams
+
+    assert run.params == MiningParams().key()
 
 
 def test_pairs_explains_and_export_writes(sample_db, tmp_path):
