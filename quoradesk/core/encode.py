@@ -51,6 +51,7 @@ class SpladeHeadEncoder:
         self.transform = transform
         self.weight = weight
         self.bias = bias
+        self._pads_like_preprocess: bool | None = None  # see tokenize (checked on first use)
 
     @classmethod
     def for_model(cls, model) -> SpladeHeadEncoder | None:
@@ -87,7 +88,7 @@ class SpladeHeadEncoder:
         tokenizer = getattr(self.model, "tokenizer", None)
         try:
             encoded = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.model.max_seq_length)
-            if getattr(self, "_pads_like_preprocess", None) is None:
+            if self._pads_like_preprocess is None:
                 sample = list(range(min(len(texts), 8)))
                 want = self.model.preprocess([texts[i] for i in sample])
                 got = self.features(encoded, sample)
@@ -142,18 +143,20 @@ def _dense_to_csr(pooled: torch.Tensor) -> sparse.csr_matrix:
     return sparse.csr_matrix((values, cols, indptr), shape=tuple(pooled.shape))
 
 
-def token_counts(model, texts: list[str]) -> np.ndarray:
-    """Tokens each text takes in ``model`` (special tokens and truncation included); the
-    length in characters where the model has no tokenizer to ask."""
-    tokenizer = getattr(model, "tokenizer", None)
+def token_counts(tokenizer, max_length: int | None, texts: list[str],
+                 second: list[str] | None = None) -> np.ndarray:
+    """Tokens each text takes, or each pair ``(texts[i], second[i])`` as a CrossEncoder reads
+    it (special tokens and truncation included); the length in characters where the
+    tokenizer cannot be asked. Batches cut from texts sorted by this pad little."""
     try:
         ids = tokenizer(
-            texts, add_special_tokens=True, truncation=True, max_length=model.max_seq_length,
+            *([texts] if second is None else [texts, second]), truncation=True, max_length=max_length,
             return_attention_mask=False, return_token_type_ids=False,
         )["input_ids"]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(texts))
     except (TypeError, AttributeError, KeyError, ValueError):
-        return np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        chars = (len(t) for t in texts) if second is None else (len(a) + len(b) for a, b in zip(texts, second))
+        return np.fromiter(chars, dtype=np.int64, count=len(texts))
 
 
 def encode_batches(model, texts: list[str], batch_size: int = 32) -> Iterator[tuple[np.ndarray, sparse.csr_matrix]]:
@@ -169,7 +172,7 @@ def encode_batches(model, texts: list[str], batch_size: int = 32) -> Iterator[tu
     if encoded is not None:
         counts = np.fromiter((len(x) for x in encoded["input_ids"]), dtype=np.int64, count=len(texts))
     else:
-        counts = token_counts(model, texts)
+        counts = token_counts(getattr(model, "tokenizer", None), getattr(model, "max_seq_length", None), texts)
     order = np.argsort(-counts, kind="stable")
     for lo in range(0, len(texts), batch_size):
         positions = order[lo : lo + batch_size]
