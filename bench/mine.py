@@ -4,6 +4,7 @@
     python bench/mine.py --pairs 2000       # a quicker slice (the first 2,000 pairs)
     python bench/mine.py --model DIR --reranker DIR
     python bench/mine.py --rerank-floor 0.8   # rerank fewer pairs: faster, AP a little lower
+    python bench/mine.py --rerank-int8        # the int8 reranker: faster, AP a little lower
 
 Prints one table:
   * QuoraDesk: import, encode, search (inverted index), store, rerank: seconds each, with the
@@ -56,6 +57,7 @@ def main() -> None:
     ap.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one, if any)")
     ap.add_argument("--no-rerank", action="store_true")
     ap.add_argument("--rerank-floor", type=float, help="rerank pairs at or above this cosine (default: the app's)")
+    ap.add_argument("--rerank-int8", action="store_true", help="int8 reranker (faster, slightly less accurate)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-dense", action="store_true", help="skip reference (b)")
@@ -83,7 +85,8 @@ def main() -> None:
           file=sys.stderr)
 
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
-    params = MiningParams(top_k=args.top_k, batch_size=args.batch_size, rerank_floor=args.rerank_floor)
+    params = MiningParams(top_k=args.top_k, batch_size=args.batch_size, rerank_floor=args.rerank_floor,
+                          rerank_int8=args.rerank_int8)
     print(f"params: {params}", file=sys.stderr)
     job = MiningJob(store, sparse_model=args.model, reranker=reranker, params=params, device=args.device)
     # Models are loaded before the clock starts, as MiniLM is for reference (b).
@@ -105,7 +108,7 @@ def main() -> None:
     sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
     m = mining_metrics(sparse_ranked, gold)
     label = f"QuoraDesk ({models.describe(job.sparse_model_path)}" + (
-        f" + {models.describe(reranker)})" if reranker else ", no rerank)"
+        f" + {models.describe(reranker)}{' int8' if params.rerank_int8 else ''})" if reranker else ", no rerank)"
     )
     rows.append((label, t_import + t_total, m, {
         "import": t_import, "encode": tm.get("encode", 0), "search": tm.get("search", 0),

@@ -82,7 +82,7 @@ def cmd_mine(args) -> int:
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(
         top_k=args.top_k, min_score=args.min_score, rerank_top=args.rerank_top,
-        rerank_floor=args.rerank_floor,
+        rerank_floor=args.rerank_floor, rerank_int8=args.rerank_int8,
         batch_size=args.batch_size, chunk_size=args.chunk_size or MiningParams.chunk_size,
         similarity=args.similarity,
         search=args.search,
@@ -392,7 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "auto (exact up to 50,000 questions)")
     sp.add_argument("--rerank-top", type=_positive_int, default=1, help="rerank each question's top N")
     sp.add_argument("--rerank-floor", type=float,
-                    help="rerank only pairs scoring at least this (default 0.7 for cosine, 0 for dot)")
+                    help="rerank only pairs scoring at least this (default 0.75 for cosine, 0 for dot)")
+    sp.add_argument("--rerank-int8", action="store_true",
+                    help="on a CPU, rerank with int8 weights: about 1.5x faster, slightly less "
+                         "accurate (held-out pair AP 0.874 instead of 0.879)")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
     sp.add_argument("--chunk-size", type=_positive_int,
                     help="questions encoded, and pairs reranked, per saved chunk (work lost to a "

@@ -47,6 +47,31 @@ def test_mine_sample_end_to_end(sample_db):
     assert run.params == MiningParams().key()
 
 
+def test_int8_reranker_is_a_run_of_its_own_with_close_scores(sample_db, tmp_path):
+    """--rerank-int8 reaches the model: a new run (not the float32 one resumed or reused),
+    the same pairs reranked, scores that differ a little and rank the same way."""
+    from scipy.stats import spearmanr
+
+    db = tmp_path / "int8.sqlite"
+    shutil.copy(sample_db[0], db)
+    done = run_cli("mine", "--db", db, "--rerank-int8", "--quiet", "--device", "cpu")
+    assert done.returncode == EXIT_OK, done.stderr
+    with Store(db) as store:
+        fp32, int8 = store.get_run(1), store.latest_run("done")
+        assert int8.id != fp32.id and int8.params["rerank_int8"] and not fp32.params["rerank_int8"]
+
+        def scores(run):
+            return dict(((a, b), s) for a, b, s in store.db.execute(
+                "select a, b, rerank_score from pairs where run_id = ? and rerank_score is not null", [run.id]))
+
+        x, y = scores(fp32), scores(int8)
+    assert x.keys() == y.keys() and len(x) > 50
+    diff = [abs(x[k] - y[k]) for k in x]
+    assert max(diff) > 1e-4  # quantised: not the float32 model
+    assert sum(diff) / len(diff) < 0.05
+    assert spearmanr([x[k] for k in x], [y[k] for k in x]).statistic > 0.9  # measured 0.946
+
+
 def test_pairs_explains_and_export_writes(sample_db, tmp_path):
     db, _ = sample_db
     out = run_cli("pairs", "--db", db, "--limit", "3")

@@ -223,3 +223,41 @@ def test_worker_collection_never_destroys_widgets_off_the_gui_thread(qtbot):
     with qtbot.waitSignal(worker.finished, timeout=20000):
         worker.start()
     assert destroyed_on == [threading.main_thread().name]
+
+
+def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
+    """A value saved at the default of its day follows today's default; a changed one stays."""
+    from quoradesk.core.mining import MiningParams
+
+    def tab_with(values):
+        s = QSettings(str(tmp_path / f"s{len(values)}{sorted(values)}.ini"), QSettings.IniFormat)
+        for k, v in values.items():
+            s.setValue(k, v)
+        w = MainWindow(s)
+        qtbot.addWidget(w)
+        return w.mine_tab
+
+    default = MiningParams().rerank_floor
+    assert tab_with({}).rerank_floor.value() == default
+    # saved by an older version without its default: 0.7 was a default then, 0.6 never was
+    assert tab_with({"mine/rerank_floor": 0.7}).rerank_floor.value() == default
+    assert tab_with({"mine/rerank_floor": 0.6}).rerank_floor.value() == 0.6
+    assert tab_with({"mine/rerank_floor": 0.7, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == default
+    assert tab_with({"mine/rerank_floor": 0.8, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == 0.8
+    assert tab_with({"mine/top_k": 15, "mine/top_k_default": 10}).top_k.value() == 15
+    # what Start saves round-trips: a changed value stays, the default is recorded beside it
+    tab = tab_with({"mine/batch": 32})
+    tab.rerank_floor.setValue(0.9)
+    from quoradesk.gui.mine_tab import save_setting, saved_setting
+
+    s = tab.window.settings
+    save_setting(s, "mine/rerank_floor", tab.rerank_floor.value(), default)
+    assert saved_setting(s, "mine/rerank_floor", default, float) == 0.9
+    save_setting(s, "mine/rerank_floor", default, default)
+    assert saved_setting(s, "mine/rerank_floor", 0.5, float) == 0.5  # a later default wins
+    # the int8 box reaches the run's parameters, and a saved tick comes back as a tick
+    assert not tab.params().rerank_int8
+    tab.rerank_int8.setChecked(True)
+    assert tab.params().rerank_int8
+    assert tab_with({"mine/rerank_int8": True, "mine/rerank_int8_default": False}).rerank_int8.isChecked()
+    assert not tab_with({"mine/rerank_int8": False}).rerank_int8.isChecked()

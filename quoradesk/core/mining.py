@@ -41,13 +41,16 @@ class MiningParams:
     top_k: int = 10  # neighbours kept per question
     min_score: float = 0.0  # sparse dot-product floor for a candidate
     # Rerank a pair when it is one question's best `rerank_top` and scores at least
-    # `rerank_floor` (None: 0.7 for cosine, 0 for dot). Measured on the held-out Quora questions
-    # with the shipped models: top-1 reranks 3.5x fewer pairs than top-3 and ranks better (AP
-    # 0.642 vs 0.602); a 0.7 floor then skips 23% of those and ranks a little better (0.648).
+    # `rerank_floor` (None: 0.75 for cosine, 0 for dot). Measured on the held-out Quora
+    # questions with the shipped models (bench/rerank_policy.py): top-1 reranks 3.5x fewer
+    # pairs than top-3 and ranks better (AP 0.642 vs 0.602); from 0.75 it reranks 1,192 pairs
+    # at AP 0.646, from 0.7 1,458 at 0.648, from 0.8 944 at 0.619.
     rerank_top: int = 1
     rerank_floor: float | None = None
     batch_size: int = 32  # encoder batch
     rerank_batch: int = 64  # reranker batch (pairs, sorted by length)
+    # int8 reranker on a CPU (models.load_cross_encoder): faster, slightly less accurate.
+    rerank_int8: bool = False
     # Questions per committed encoding chunk, and pairs per rerank chunk. Batches are sorted
     # by length within a chunk: at 256 a batch of 64 questions is 66% padding, at 2048 15%.
     chunk_size: int = 2048
@@ -64,7 +67,7 @@ class MiningParams:
         if self.rerank_weight is None:
             object.__setattr__(self, "rerank_weight", 0.5 if self.similarity == "cosine" else 1.0)
         if self.rerank_floor is None:
-            object.__setattr__(self, "rerank_floor", 0.7 if self.similarity == "cosine" else 0.0)
+            object.__setattr__(self, "rerank_floor", 0.75 if self.similarity == "cosine" else 0.0)
 
     def key(self) -> dict:
         """What defines a run's result (batch size does not)."""
@@ -183,7 +186,8 @@ class MiningJob:
 
     def reranker(self):
         if self._reranker is None and self.reranker_path is not None:
-            self._reranker = models.load_cross_encoder(self.reranker_path, self.device)
+            self._reranker = models.load_cross_encoder(self.reranker_path, self.device,
+                                                       int8=self.params.rerank_int8)
         return self._reranker
 
     # ------------------------------------------------------------ the pipeline
@@ -237,6 +241,8 @@ class MiningJob:
         return Progress(stage, done, total, elapsed, rate, eta, run_id, message)
 
     def _encode(self, run: Run):
+        from .encode import encode_batches, rows_in_order  # imports torch: only once a run needs it
+
         ids = self.store.question_ids(run.max_question_id)
         missing = set(self.store.missing_encodings(self.sparse_key, ids).tolist())
         total = len(ids)
@@ -246,35 +252,31 @@ class MiningJob:
         size = self.params.chunk_size
         for lo in range(0, total, size):
             chunk = ids[lo : lo + size]
-            if not any(int(q) in missing for q in chunk):
+            # Chunks keep fixed boundaries (a resumed run re-encodes whole chunks, for the same
+            # vectors: they depend only on the chunk's texts), so only the newly encoded
+            # questions count as progress.
+            new = sum(int(q) in missing for q in chunk)
+            if not new:
                 continue
             if self.cancelled:
                 return False
-            matrix = self._encode_chunk(self.store.texts(chunk))
-            if matrix is None:  # cancelled mid-chunk: nothing of it is saved
+            parts, encoded = [], 0
+            # Cancel is checked between batches, so it lands within one batch; nothing of an
+            # unfinished chunk is saved. Progress moves per batch: a chunk is seconds of work.
+            for part in encode_batches(self.encoder(), self.store.texts(chunk), self.params.batch_size):
+                if self.cancelled:
+                    return False
+                parts.append(part)
+                encoded += len(part[0])
+                yield self._progress("encode", done + new * encoded // len(chunk), total, started, at_start,
+                                     run.id)
+            if self.cancelled:
                 return False
-            self.store.save_encodings(self.sparse_key, chunk, matrix)
-            # Chunks keep fixed boundaries (a resumed run re-encodes whole chunks, for the same
-            # vectors), so only the newly encoded questions count as progress.
-            done += sum(int(q) in missing for q in chunk)
+            self.store.save_encodings(self.sparse_key, chunk, rows_in_order(parts))
+            done += new
             yield self._progress("encode", done, total, started, at_start, run.id)
         self.store.update_run(run.id, stage="search")
         return True
-
-    def _encode_chunk(self, texts: list[str]):
-        """Encode one chunk batch by batch, checking the cancel flag between batches (so a
-        cancel lands within one batch); None when cancelled. The chunk's vectors depend only
-        on its texts, so a resumed run gets exactly the same ones."""
-        from .encode import encode_batches, rows_in_order  # imports torch: only once a run needs it
-
-        if self.cancelled:
-            return None
-        parts = []
-        for part in encode_batches(self.encoder(), texts, self.params.batch_size):
-            parts.append(part)
-            if self.cancelled:
-                return None
-        return rows_in_order(parts)
 
     def _search(self, run: Run):
         ids = self.store.question_ids(run.max_question_id)

@@ -208,19 +208,43 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
         raise ModelError(f"Could not load the SPLADE model in {p}: {exc}") from exc
 
 
-def load_cross_encoder(path: str | Path, device: str = "cpu"):
+def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = False):
+    """Load a CrossEncoder in float32. ``int8``: on a CPU, its linear layers get int8 weights
+    (per output channel) and int8 activations quantised on the fly (torch's dynamic
+    quantisation): measured 1.25-1.55x the pairs per second on 2 cores, held-out pair AP
+    0.879 -> 0.874 (bench/rerank.py). Other devices run it as it is."""
     p = check_model_dir(path, "CrossEncoder model")
     _quiet_transformers()
     import torch
     from sentence_transformers import CrossEncoder
 
     try:
-        return CrossEncoder(
+        model = CrossEncoder(
             str(p), device=device, local_files_only=True, trust_remote_code=False,
             model_kwargs={"dtype": torch.float32},  # shipped weights may be fp16
         )
     except Exception as exc:
         raise ModelError(f"Could not load the CrossEncoder in {p}: {exc}") from exc
+    if int8 and str(device) == "cpu":
+        quantize_linear_int8(model[0])
+    return model
+
+
+def quantize_linear_int8(module) -> None:
+    """Replace ``module.model``'s ``nn.Linear`` layers by dynamically quantised int8 ones."""
+    import warnings
+
+    import torch
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as exc:  # torch's eager quantisation is deprecated (torchao replaces it)
+        raise ModelError(f"int8 reranking needs torch's dynamic quantisation, missing from torch "
+                         f"{torch.__version__}: turn it off") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation notice, once per load
+        module.model = quantize_dynamic(module.model, {torch.nn.Linear: per_channel_dynamic_qconfig},
+                                        dtype=torch.qint8)
 
 
 def describe(path: str | Path | None) -> str:

@@ -29,6 +29,33 @@ from .worker import GeneratorWorker
 
 STAGES = ("encode", "search", "rerank")
 
+# Defaults of earlier versions, for settings saved before each value was stored with the
+# default it was chosen against: such a value follows today's default.
+PAST_DEFAULTS = {"mine/rerank_floor": (0.4, 0.7), "mine/rerank_top": (3,)}
+
+
+def saved_setting(settings, key: str, default, cast):
+    """The saved value of ``key``, or ``default`` when the user never changed it, so a value
+    left at the default follows the app's default when a new version changes it."""
+    saved = settings.value(key)
+    if saved is None:
+        return default
+    value = cast(saved)
+    chosen_against = settings.value(key + "_default")
+    if chosen_against is None:
+        return default if value in PAST_DEFAULTS.get(key, ()) else value
+    return default if value == cast(chosen_against) else value
+
+
+def _flag(value) -> bool:
+    """A saved boolean: QSettings' INI files give it back as the string 'true' or 'false'."""
+    return value is True or str(value).lower() == "true"
+
+
+def save_setting(settings, key: str, value, default) -> None:
+    settings.setValue(key, value)
+    settings.setValue(key + "_default", default)
+
 
 def _eta(seconds: float | None) -> str:
     if seconds is None:
@@ -56,12 +83,18 @@ class MineTab(QWidget):
         self.rerank = QCheckBox("Rerank the best candidates with the CrossEncoder")
         self.rerank.setChecked(bool(self.reranker.text()))
         defaults = MiningParams()
-        self.top_k = QSpinBox(minimum=1, maximum=100, value=int(settings.value("mine/top_k", defaults.top_k)))
+        self.top_k = QSpinBox(minimum=1, maximum=100, value=saved_setting(settings, "mine/top_k", defaults.top_k, int))
         self.rerank_top = QSpinBox(minimum=1, maximum=50,
-                                   value=int(settings.value("mine/rerank_top", defaults.rerank_top)))
-        self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
-                                           value=float(settings.value("mine/rerank_floor", defaults.rerank_floor)))
-        self.rerank_floor.setToolTip("Pairs scoring below this are not reranked (cosine: 0.7 measured best)")
+                                   value=saved_setting(settings, "mine/rerank_top", defaults.rerank_top, int))
+        self.rerank_floor = QDoubleSpinBox(
+            minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
+            value=saved_setting(settings, "mine/rerank_floor", defaults.rerank_floor, float))
+        self.rerank_floor.setToolTip("Pairs scoring below this are not reranked: lower ranks a little "
+                                     "better and takes longer (cosine: 0.75, measured on held-out pairs)")
+        self.rerank_int8 = QCheckBox("Faster reranking on a CPU (int8, slightly less accurate)")
+        self.rerank_int8.setChecked(saved_setting(settings, "mine/rerank_int8", defaults.rerank_int8, _flag))
+        self.rerank_int8.setToolTip("About 1.5x the pairs per second on a CPU; held-out pair AP 0.874 "
+                                    "instead of 0.879. No effect on a GPU.")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         self.similarity = QComboBox()
         self.similarity.addItems(["cosine", "dot"])
@@ -69,7 +102,8 @@ class MineTab(QWidget):
         self.search.addItems(["auto", "exact", "pruned"])
         self.search.setToolTip("Exact scores every pair sharing a token; pruned keeps the cost linear "
                                "for large files; auto: exact up to 50,000 questions")
-        self.batch = QSpinBox(minimum=1, maximum=1024, value=int(settings.value("mine/batch", 32)))
+        self.batch = QSpinBox(minimum=1, maximum=1024,
+                              value=saved_setting(settings, "mine/batch", defaults.batch_size, int))
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self.device.setCurrentText(settings.value("mine/device", "auto"))
@@ -81,6 +115,7 @@ class MineTab(QWidget):
         form.addRow("Neighbours per question:", self.top_k)
         form.addRow("Rerank each question's best:", self.rerank_top)
         form.addRow("Rerank only from score:", self.rerank_floor)
+        form.addRow("", self.rerank_int8)
         form.addRow("Minimum similarity:", self.min_score)
         form.addRow("Similarity:", self.similarity)
         form.addRow("Candidate search:", self.search)
@@ -119,6 +154,7 @@ class MineTab(QWidget):
         return MiningParams(
             top_k=self.top_k.value(), min_score=self.min_score.value(),
             rerank_top=self.rerank_top.value(), rerank_floor=self.rerank_floor.value(),
+            rerank_int8=self.rerank_int8.isChecked(),
             batch_size=self.batch.value(),
             similarity=self.similarity.currentText(), search=self.search.currentText(),
         )
@@ -152,10 +188,12 @@ class MineTab(QWidget):
         s = self.window.settings
         s.setValue("mine/model", sparse_model)
         s.setValue("mine/reranker", self.reranker.text().strip())
-        s.setValue("mine/top_k", params.top_k)
-        s.setValue("mine/rerank_top", params.rerank_top)
-        s.setValue("mine/rerank_floor", params.rerank_floor)
-        s.setValue("mine/batch", params.batch_size)
+        defaults = MiningParams()
+        save_setting(s, "mine/top_k", params.top_k, defaults.top_k)
+        save_setting(s, "mine/rerank_top", params.rerank_top, defaults.rerank_top)
+        save_setting(s, "mine/rerank_floor", params.rerank_floor, defaults.rerank_floor)
+        save_setting(s, "mine/batch", params.batch_size, defaults.batch_size)
+        save_setting(s, "mine/rerank_int8", params.rerank_int8, defaults.rerank_int8)
         s.setValue("mine/device", device)
         self._cancel.clear()
         for s_ in STAGES:
