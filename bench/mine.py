@@ -92,8 +92,10 @@ def main() -> None:
     # Models are loaded before the clock starts, as MiniLM is for reference (b).
     job.encoder(), job.reranker()
     t = time.perf_counter()
+    reported = set()
     for ev in job.run():
-        if ev.stage in ("encode", "rerank") and ev.total and ev.done == ev.total:
+        if ev.stage in ("encode", "rerank") and ev.total and ev.done == ev.total and ev.stage not in reported:
+            reported.add(ev.stage)
             print(f"  {ev.stage}: {ev.done}/{ev.total} at {ev.rate:.0f}/s", file=sys.stderr)
     t_total = time.perf_counter() - t
     run = store.get_run(job.run_record.id)

@@ -211,7 +211,7 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = False):
     """Load a CrossEncoder in float32. ``int8``: on a CPU, its linear layers get int8 weights
     (per output channel) and int8 activations quantised on the fly (torch's dynamic
-    quantisation): measured 1.25-1.55x the pairs per second on 2 cores, held-out pair AP
+    quantisation): measured 1.2-1.35x the pairs per second on 2 cores, held-out pair AP
     0.879 -> 0.874 (bench/rerank.py). Other devices run it as it is."""
     p = check_model_dir(path, "CrossEncoder model")
     _quiet_transformers()
