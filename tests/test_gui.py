@@ -229,8 +229,11 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     """A value saved at the default of its day follows today's default; a changed one stays."""
     from quoradesk.core.mining import MiningParams
 
+    made = []
+
     def tab_with(values):
-        s = QSettings(str(tmp_path / f"s{len(values)}{sorted(values)}.ini"), QSettings.IniFormat)
+        made.append(values)
+        s = QSettings(str(tmp_path / f"settings{len(made)}.ini"), QSettings.IniFormat)
         for k, v in values.items():
             s.setValue(k, v)
         w = MainWindow(s)
@@ -245,6 +248,7 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     assert tab_with({"mine/rerank_floor": 0.7, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == default
     assert tab_with({"mine/rerank_floor": 0.8, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == 0.8
     assert tab_with({"mine/top_k": 15, "mine/top_k_default": 10}).top_k.value() == 15
+    assert tab_with({"mine/top_k": "many"}).top_k.value() == MiningParams().top_k  # damaged: default
     # what Start saves round-trips: a changed value stays, the default is recorded beside it
     tab = tab_with({"mine/batch": 32})
     tab.rerank_floor.setValue(0.9)

@@ -40,11 +40,14 @@ def saved_setting(settings, key: str, default, cast):
     saved = settings.value(key)
     if saved is None:
         return default
-    value = cast(saved)
-    chosen_against = settings.value(key + "_default")
-    if chosen_against is None:
-        return default if value in PAST_DEFAULTS.get(key, ()) else value
-    return default if value == cast(chosen_against) else value
+    try:
+        value = cast(saved)
+        chosen_against = settings.value(key + "_default")
+        if chosen_against is None:
+            return default if value in PAST_DEFAULTS.get(key, ()) else value
+        return default if value == cast(chosen_against) else value
+    except (TypeError, ValueError):  # a hand-edited or damaged settings file
+        return default
 
 
 def _flag(value) -> bool:
