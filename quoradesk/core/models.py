@@ -247,6 +247,18 @@ def quantize_linear_int8(module) -> None:
                                         dtype=torch.qint8)
 
 
+def preload_libraries() -> None:
+    """Import what loading and running the models needs (torch, transformers' BERT,
+    sentence-transformers). A desktop app calls it on a background thread at start: these
+    imports hold Python's GIL for up to 0.4 s at a time (extension modules loading), which
+    froze the window when the first mining run did them on its worker."""
+    import torch  # noqa: F401
+    import transformers.models.bert.modeling_bert  # noqa: F401
+    from sentence_transformers import CrossEncoder, SparseEncoder  # noqa: F401
+
+    from . import encode  # noqa: F401
+
+
 def describe(path: str | Path | None) -> str:
     if path is None:
         return "none"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import models
 from ..core.resources import SAMPLE_QUESTIONS as SAMPLE
 from ..core.store import ProjectError, Store
 from .import_tab import ImportTab
@@ -73,6 +75,10 @@ class MainWindow(QMainWindow):
         self.import_tab.imported.connect(lambda _info: (self.mine_tab.refresh(), self.tabs.setCurrentWidget(self.mine_tab)))
         self.mine_tab.finished.connect(self.mining_done)
         self.train_tab.use_for_mining.connect(self.use_trained_model)
+        # The model libraries load in the background once the window is up (see
+        # models.preload_libraries); a run started before they are ready just imports them.
+        self.libraries_loaded = threading.Event()
+        QTimer.singleShot(0, self._preload_libraries)
 
         self.welcome = self._welcome()
         self.stack = QStackedWidget()
@@ -223,6 +229,18 @@ class MainWindow(QMainWindow):
                 return
         self.tabs.setCurrentWidget(self.import_tab)
         self.import_tab.choose_file()
+
+    def _preload_libraries(self) -> None:
+        loaded = self.libraries_loaded
+
+        def load():
+            try:
+                models.preload_libraries()
+            except Exception:  # a broken install shows its error when a run loads a model
+                pass
+            loaded.set()
+
+        threading.Thread(target=load, name="preload-libraries", daemon=True).start()
 
     def mining_done(self, run_id: int) -> None:
         self.review_tab.load(run_id)
