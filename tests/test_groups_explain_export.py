@@ -89,3 +89,16 @@ def test_exports_round_trip_and_neutralise_formulas(mined, tmp_path):
 def test_safe_cell(value):
     assert safe_cell(value) == "'" + value
     assert safe_cell("What is 1+1?") == "What is 1+1?"
+
+
+def test_index_reads_match_the_full_table(mined):
+    # The Review tab's histogram and groups read the ranking index, not the whole pairs table.
+    store, run = mined
+    a, b, s = store.pair_scores(run.id)
+    assert np.array_equal(np.sort(store.ranking_scores(run.id)), np.sort(s[~np.isnan(s)]))
+    ia, ib, iscore = store.pairs_at_or_above(run.id, 0.6)
+    keep = s >= 0.6
+    assert 0 < keep.sum() < len(s)
+    assert sorted(zip(ia.tolist(), ib.tolist(), iscore.tolist(), strict=True)) == sorted(
+        zip(a[keep].tolist(), b[keep].tolist(), s[keep].tolist(), strict=True)
+    )

@@ -54,7 +54,9 @@ def test_import_mine_review_export_reopen(qtbot, window, tmp_path, dev_slice):
     review.table.selectRow(0)
     qtbot.waitUntil(lambda: review.text_a.text() != "", timeout=10000)
     first = review.model.row_at(0).pair
-    assert review.text_a.text() and "<b>" in review.tokens.text()  # tokens with weights
+    # The explaining model loads on a worker thread; the row is redrawn with its tokens then.
+    qtbot.waitUntil(lambda: "<b>" in review.tokens.text(), timeout=60000)  # tokens with weights
+    assert review.text_a.text()
     review.set_label("accepted")
     assert review.model.row_at(0).pair.label == "accepted"
     out = tmp_path / "pairs.csv"
@@ -113,13 +115,27 @@ def test_cancel_then_resume(qtbot, window, tmp_path, dev_slice):
     assert run_id == run.id and window.store.get_run(run_id).status == "done"
 
 
-def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, dev_slice):
+def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, dev_slice, monkeypatch):
+    import threading
+
+    import torch
+
+    from quoradesk.core import models
+
     window.open_project(tmp_path / "p.sqlite")
     import_file(qtbot, window, dev_slice(400))
     window.mine_tab.rerank.setChecked(False)
     # The window loads torch and the model libraries in the background at start; those imports
     # hold the GIL for up to 0.4 s at a time. What is measured is a run once the app is up.
     qtbot.waitUntil(window.libraries_loaded.is_set, timeout=120000)
+
+    # Which threads load a model or run one: never this (the UI) thread.
+    loaders, forwards = [], set()
+    load = models.load_sparse_encoder
+    monkeypatch.setattr(models, "load_sparse_encoder",
+                        lambda *a, **k: loaders.append(threading.get_ident()) or load(*a, **k))
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda *_: forwards.add(threading.get_ident()))
     gaps, last = [], [time.perf_counter()]
 
     def tick():
@@ -129,13 +145,28 @@ def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, dev_sl
 
     timer = QTimer()
     timer.timeout.connect(tick)
-    with qtbot.waitSignal(window.mine_tab.finished, timeout=240000):
-        window.mine_tab.start()  # collects garbage once on this thread (worker.py), then hands off
-        last[0] = time.perf_counter()
-        timer.start(20)  # from here the worker runs: the UI thread must keep ticking
-    timer.stop()
+    try:
+        with qtbot.waitSignal(window.mine_tab.finished, timeout=240000) as done:
+            window.mine_tab.start()  # collects garbage once on this thread (worker.py), hands off
+            last[0] = time.perf_counter()
+            timer.start(20)  # from here the worker runs: the UI thread must keep ticking
+        # The Review tab opens on the result and explains it with the model the run loaded.
+        qtbot.waitUntil(lambda: "<b>" in window.review_tab.tokens.text(), timeout=60000)
+        assert len(loaders) == 1
+        # Reopened later, the run has no model in memory: it loads on a worker thread.
+        window.review_tab.load(done.args[0])
+        assert "loading" in window.review_tab.tokens.text()
+        qtbot.waitUntil(lambda: "<b>" in window.review_tab.tokens.text(), timeout=60000)
+    finally:
+        timer.stop()
+        hook.remove()
+    main = threading.get_ident()
+    assert len(loaders) == 2 and main not in loaders
+    assert forwards and main not in forwards
     assert len(gaps) > 50
-    assert max(gaps) - 0.020 < 0.100, f"the UI thread stalled for {max(gaps) * 1000:.0f} ms"
+    # Painting the Review tab the first time takes 50-130 ms of this thread on a 2-core CI box;
+    # a model loaded or run here cost 200-400 ms.
+    assert max(gaps) < 0.250, f"the UI thread stalled for {max(gaps) * 1000:.0f} ms"
 
 
 def test_training_plots_receive_points(qtbot, window, tmp_path, dev_slice):

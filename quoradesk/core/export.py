@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
-
 from .groups import duplicate_groups
 from .store import Store
 
@@ -61,8 +59,9 @@ def export_pairs(store: Store, run_id: int, path: str | Path, min_score: float |
 
 
 def run_groups(store: Store, run_id: int, threshold: float) -> list[list[int]]:
-    a, b, scores = store.pair_scores(run_id)
-    scores[np.isnan(scores)] = -np.inf  # candidates never reranked never pass
+    # Only pairs at or above the threshold can join a group (candidates never reranked have
+    # no score and never pass); accepted pairs join whatever their score, through the labels.
+    a, b, scores = store.pairs_at_or_above(run_id, threshold)
     return duplicate_groups(a, b, scores, threshold, store.labels())
 
 

@@ -179,6 +179,12 @@ class MiningJob:
             note=note,
         )
 
+    @property
+    def loaded_encoder(self):
+        """The SparseEncoder this job loaded, or None (a resumed run may never need it). The
+        Review tab explains this run's pairs with it instead of loading the model again."""
+        return self._encoder
+
     def encoder(self):
         if self._encoder is None:
             self._encoder = models.load_sparse_encoder(self.sparse_model_path, self.device)

@@ -50,7 +50,11 @@ def default_threshold(run) -> float:
 
 
 class ReviewSession:
-    def __init__(self, store: Store, run_id: int | None = None, threshold: float | None = None):
+    def __init__(
+        self, store: Store, run_id: int | None = None, threshold: float | None = None, encoder=None
+    ):
+        """``encoder``: the run's SparseEncoder if the caller has it loaded already (the
+        window right after mining); otherwise ``explain`` loads it on first use."""
         self.store = store
         run = store.get_run(run_id) if run_id else store.latest_run("done")
         if run is None:
@@ -60,7 +64,7 @@ class ReviewSession:
         self.order = "score"
         self.descending = True
         self.search = ""  # keep pairs where either question contains this text
-        self._encoder = None
+        self._encoder = encoder
         self._scores: np.ndarray | None = None
 
     @property
@@ -74,8 +78,7 @@ class ReviewSession:
     def scores(self) -> np.ndarray:
         """Every pair's ranking score (pairs never reranked count as not passing)."""
         if self._scores is None:
-            _, _, s = self.store.pair_scores(self.run.id)
-            self._scores = s[~np.isnan(s)]
+            self._scores = self.store.ranking_scores(self.run.id)
         return self._scores
 
     def histogram(self, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +129,12 @@ class ReviewSession:
             self.run.sparse_model_key, [row.pair.a, row.pair.b], dim=encoder.get_embedding_dimension()
         )
         return explain_pair(encoder, m[0], m[1], top_k=top_k)
+
+    @property
+    def encoder_loaded(self) -> bool:
+        """Whether ``explain`` can answer without loading a model first (the GUI loads it
+        on a worker thread when this is False)."""
+        return self._encoder is not None
 
     def encoder(self):
         if self._encoder is None:

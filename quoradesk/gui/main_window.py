@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
         threading.Thread(target=load, name="preload-libraries", daemon=True).start()
 
     def mining_done(self, run_id: int) -> None:
-        self.review_tab.load(run_id)
+        self.review_tab.load(run_id, encoder=self.mine_tab.finished_encoder)
         self.tabs.setCurrentWidget(self.review_tab)
 
     def use_trained_model(self, kind: str, path) -> None:
@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        for worker in (self.mine_tab.worker, self.train_tab.worker):
+        for worker in (self.mine_tab.worker, self.train_tab.worker, self.review_tab.encoder_loader):
             if worker is not None and worker.running:
                 worker.cancel()
                 worker.wait(30000)

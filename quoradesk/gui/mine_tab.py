@@ -76,6 +76,7 @@ class MineTab(QWidget):
         self.window = window
         self.worker: GeneratorWorker | None = None
         self._job: MiningJob | None = None
+        self.finished_encoder = None  # the last finished run's SparseEncoder, for the Review tab
         self._cancel = threading.Event()
         settings = window.settings
         self.model = PathField(settings.value("mine/model", str(models.default_sparse_model_path())),
@@ -258,6 +259,8 @@ class MineTab(QWidget):
     def on_finished(self, _result) -> None:
         self.cancel_button.setEnabled(False)
         run = self._job.run_record if self._job else None
+        # Handed to the Review tab with the run: it explains matches with the same model.
+        self.finished_encoder = self._job.loaded_encoder if self._job else None
         self._job = None
         self.refresh()
         if run is not None and run.status == "done":

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from ..core import export
 from ..core.review import ReviewSession
 from .pair_table import PairTableModel
+from .worker import GeneratorWorker
 
 
 class ReviewTab(QWidget):
@@ -40,6 +41,7 @@ class ReviewTab(QWidget):
         super().__init__()
         self.window = window
         self.review: ReviewSession | None = None
+        self.encoder_loader: GeneratorWorker | None = None  # loads the explaining model off the UI thread
         self.model = PairTableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -139,12 +141,15 @@ class ReviewTab(QWidget):
 
     # ---------------------------------------------------------------- data
 
-    def load(self, run_id: int | None = None) -> None:
+    def load(self, run_id: int | None = None, encoder=None) -> None:
+        """Show a finished run (the latest if None). ``encoder``: the run's SparseEncoder when
+        the caller has it in memory, so explanations need no second copy of the model."""
         store = self.window.store
         if store is None:
             return
         try:
-            self.review = ReviewSession(store, run_id, threshold=self.window.threshold_for(store))
+            self.review = ReviewSession(store, run_id, threshold=self.window.threshold_for(store),
+                                        encoder=encoder)
         except LookupError:
             self.review = None
             self.model.set_review(None)
@@ -197,6 +202,11 @@ class ReviewTab(QWidget):
         self.text_b.setText(html.escape(p.text_b))
         rerank = "" if p.rerank_score is None else f"reranker {p.rerank_score:.3f}, "
         self.scores.setText(f"#{row.position}: {rerank}sparse {p.sparse_score:.3f}, label {p.label or 'none'}")
+        if not self.review.encoder_loaded:
+            # Loading even a small SPLADE model takes 0.1 s or more: never on the UI thread.
+            self.tokens.setText("(loading the model that explains the match…)")
+            self._load_encoder()
+            return
         try:
             tokens = self.review.explain(row)
         except Exception as exc:  # a model moved away: the pair is still reviewable
@@ -206,6 +216,24 @@ class ReviewTab(QWidget):
             f"<span style='background:#e8f0fe;padding:2px'>{html.escape(t)} <b>{w:.2f}</b></span>"
             for t, w in tokens
         ) or "(no shared tokens)")
+
+    def _load_encoder(self) -> None:
+        if self.encoder_loader is not None and self.encoder_loader.running:
+            return  # the loaded model is kept by the session; the current row is redrawn then
+        session = self.review
+
+        def loaded(_encoder) -> None:
+            if self.review is session:
+                self.show_current(self.table.currentIndex())
+
+        def failed(message: str) -> None:
+            if self.review is session:
+                self.tokens.setText(f"(no explanation: {html.escape(message)})")
+
+        self.encoder_loader = GeneratorWorker(session.encoder)
+        self.encoder_loader.finished.connect(loaded)
+        self.encoder_loader.failed.connect(failed)
+        self.encoder_loader.start()
 
     # ---------------------------------------------------------------- actions
 
