@@ -299,3 +299,9 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     assert tab.params().rerank_int8
     assert tab_with({"mine/rerank_int8": True, "mine/rerank_int8_default": False}).rerank_int8.isChecked()
     assert not tab_with({"mine/rerank_int8": False}).rerank_int8.isChecked()
+    # reranking settings follow the rerank box
+    tab.rerank.setChecked(True)
+    assert tab.rerank_int8.isEnabled() and tab.rerank_floor.isEnabled()
+    tab.rerank.setChecked(False)
+    assert not tab.rerank_int8.isEnabled() and not tab.rerank_floor.isEnabled()
+    assert not tab.rerank_top.isEnabled()

@@ -112,6 +112,11 @@ class MineTab(QWidget):
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self.device.setCurrentText(settings.value("mine/device", "auto"))
 
+        # The reranking settings mean nothing without a reranker: greyed out with the box.
+        for w in (self.rerank_top, self.rerank_floor, self.rerank_int8):
+            w.setEnabled(self.rerank.isChecked())
+            self.rerank.toggled.connect(w.setEnabled)
+
         form = QFormLayout()
         form.addRow("SPLADE model:", self.model)
         form.addRow("CrossEncoder:", self.reranker)
