@@ -3,6 +3,7 @@
     python bench/scale.py                       # corpus of 500,000, curve 10k..500k
     python bench/scale.py --size 100000         # a smaller top size
     python bench/scale.py --project P.sqlite    # reuse the encodings of an earlier run
+    python bench/scale.py --size 100000 --rerank --exact-up-to 0   # mining as the app does it
 
 Only 19,062 real questions exist (dev.tsv), so larger corpora are built from them by
 word-level variation (``variants``): each synthetic question is a real one with one to three
@@ -14,8 +15,10 @@ these variants keep close to real Quora text.
 
 Steps and what is printed:
   1. writes the corpus (a one-column CSV) and mines it with the real CLI in a child process
-     (``quoradesk mine FILE --db P --no-rerank``: import and mine), reporting the child's peak
-     resident memory and the run's stage times (issue 6: under 4 GB at 500,000 questions);
+     (``quoradesk mine FILE --db P --no-rerank``: import and mine; with ``--rerank``, the
+     app's default with the CrossEncoder), reporting the child's peak resident memory, the
+     run's stage times and search's share of them (issue 6: under 4 GB at 500,000 questions;
+     search at most 5% of mining at 100,000);
   2. loads the encodings that run stored and times the candidate search at growing sizes:
      the exact index (``SparseIndex``, while it stays affordable) and the pruned index
      (``PrunedIndex``), with the share of the exact top-10 pairs the pruned one finds;
@@ -82,17 +85,18 @@ def variants(real: list[str], size: int, seed: int = 0) -> list[str]:
     return out
 
 
-def mine_in_child(texts: list[str], folder: Path) -> tuple[Path, dict]:
+def mine_in_child(texts: list[str], folder: Path, rerank: bool = False) -> tuple[Path, dict]:
     """Import and mine ``texts`` with the CLI in a child process; its peak RSS and timings."""
     src, project = folder / "corpus.csv", folder / "scale.sqlite"
     with src.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["question"])
         writer.writerows([t] for t in texts)
+    flags = "" if rerank else ", '--no-rerank'"
     code = (
         "import resource, runpy, sys, time\n"
         "t = time.perf_counter()\n"
-        "sys.argv = ['quoradesk', 'mine', sys.argv[1], '--db', sys.argv[2], '--no-rerank', '--quiet', '--show', '0']\n"
+        f"sys.argv = ['quoradesk', 'mine', sys.argv[1], '--db', sys.argv[2], '--quiet', '--show', '0'{flags}]\n"
         "try:\n"
         "    runpy.run_module('quoradesk', run_name='__main__')\n"
         "except SystemExit as e:\n"
@@ -135,6 +139,8 @@ def main() -> None:
     ap.add_argument("--project", type=Path, help="a project mined by an earlier run of this script")
     ap.add_argument("--exact-up-to", type=int, default=100_000, help="largest size to run the exact index on")
     ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--rerank", action="store_true",
+                    help="mine with the shipped CrossEncoder too (the app's default), to see search's share")
     args = ap.parse_args()
 
     if args.project is None:
@@ -142,15 +148,17 @@ def main() -> None:
         real = [q.text for q in load_questions(DEV).questions]
         texts = variants(real, args.size)
         print(f"corpus: {len(real)} real questions + {len(texts) - len(real)} variants -> {folder}", file=sys.stderr)
-        project, child = mine_in_child(texts, folder)
+        project, child = mine_in_child(texts, folder, rerank=args.rerank)
     else:
         project, child = args.project, None
     matrix, run = load_vectors(project)
     matrix = prepare(matrix, "cosine")
     n_all = matrix.shape[0]
     if child:
-        print(f"\nmining {n_all} questions (CLI, no rerank): peak RSS {child['peak_mb']:.0f} MB, "
-              f"{child['seconds']:.1f} s; stages {json.dumps({k: round(v, 1) for k, v in run.timings.items()})}")
+        stages = {k: round(v, 1) for k, v in run.timings.items()}
+        print(f"\nmining {n_all} questions (CLI, {'rerank' if args.rerank else 'no rerank'}): peak RSS "
+              f"{child['peak_mb']:.0f} MB, {child['seconds']:.1f} s; stages {json.dumps(stages)}; "
+              f"search {100 * stages.get('search', 0) / max(1e-9, sum(stages.values())):.1f}% of mining")
     print(f"{matrix.nnz / n_all:.1f} active tokens per question\n")
     print("| questions | exact index s | pruned index s | pruned finds of exact top-10 pairs | of exact best pairs | growth exponent (pruned) | pruned s / N log N (x smallest) |")
     print("|---|---|---|---|---|---|---|")

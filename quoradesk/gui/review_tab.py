@@ -219,16 +219,18 @@ class ReviewTab(QWidget):
 
     def _load_encoder(self) -> None:
         if self.encoder_loader is not None and self.encoder_loader.running:
-            return  # the loaded model is kept by the session; the current row is redrawn then
+            return  # one load at a time; when it ends, the current row is redrawn
         session = self.review
 
         def loaded(_encoder) -> None:
-            if self.review is session:
+            if self.review is not None:  # also a run opened meanwhile: it starts its own load
                 self.show_current(self.table.currentIndex())
 
         def failed(message: str) -> None:
             if self.review is session:
                 self.tokens.setText(f"(no explanation: {html.escape(message)})")
+            elif self.review is not None:
+                self.show_current(self.table.currentIndex())
 
         self.encoder_loader = GeneratorWorker(session.encoder)
         self.encoder_loader.finished.connect(loaded)
