@@ -72,7 +72,8 @@ def main() -> None:
 
     window.tabs.setCurrentWidget(window.review_tab)
     window.review_tab.table.selectRow(0)
-    wait(app, lambda: window.review_tab.tokens.text() != "")
+    # tokens, not "(loading the model…)": a run opened later loads its model on a worker
+    wait(app, lambda: "<b>" in window.review_tab.tokens.text() or "(no " in window.review_tab.tokens.text())
     shot(app, window, "review")
 
     lines = DEV.read_text(encoding="utf-8", errors="replace").splitlines()[:400]
