@@ -5,7 +5,8 @@
 Builds a project from the 19,062 dev.tsv questions with N random pairs (random sparse and
 reranker scores: the table's cost does not depend on where the scores came from), then times
 what the Review tab does: count above the threshold, the first page, a page deep in the
-list (lazy fetching), sorting by a text column, a text filter, and the histogram.
+list (lazy fetching), sorting by a text column, a text filter, the histogram and the
+duplicate groups (the Groups view).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def main() -> None:
     prev = review.page(199_999, 1)[0]
     timed("page at row 200,000 (after row)", lambda: review.page(200_000, 500, after=prev), rows)
     timed("histogram (all scores)", review.histogram, rows)
+    review.threshold = 0.9
+    timed("duplicate groups at 0.9", review.groups, rows)
+    review.threshold = 0.3
     review.sort_by_column(1, descending=False)
     timed("sort by question A, first page", lambda: review.page(0, 500), rows)
     review.sort_by_column(0, descending=True)
