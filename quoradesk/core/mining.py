@@ -98,7 +98,7 @@ def iter_rerank_scores(reranker, pairs: list[tuple[str, str]], batch_size: int
     was scored."""
     from .encode import token_counts  # imports torch: only once a run reranks
 
-    counts = token_counts(getattr(reranker, "tokenizer", None), getattr(reranker, "max_length", None),
+    counts = token_counts(getattr(reranker, "tokenizer", None), getattr(reranker, "max_seq_length", None),
                           [a for a, _ in pairs], [b for _, b in pairs])
     order = np.argsort(counts, kind="stable").tolist()
     for lo in range(0, len(order), batch_size):

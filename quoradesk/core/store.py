@@ -613,8 +613,7 @@ class Store:
             "select a, b, coalesce(score, 'nan') from pairs where run_id = ? order by a, b",
             [run_id],
         ).fetchall()
-        arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
+        return _pair_arrays(rows)
 
     def ranking_scores(self, run_id: int) -> np.ndarray:
         """Every ranking score a run has (pairs never reranked have none), in no order. Read
@@ -630,8 +629,7 @@ class Store:
         rows = self.db.execute(
             "select a, b, score from pairs where run_id = ? and score >= ?", [run_id, min_score]
         ).fetchall()
-        arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
+        return _pair_arrays(rows)
 
     @_writes
     def set_rerank_scores(self, run_id: int, rows: list[tuple[int, int, float]]) -> None:
@@ -758,3 +756,9 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _pair_arrays(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, score) arrays from ``(a, b, score)`` rows."""
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
