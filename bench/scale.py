@@ -19,9 +19,11 @@ Steps and what is printed:
      app's default with the CrossEncoder), reporting the child's peak resident memory, the
      run's stage times and search's share of them (issue 6: under 4 GB at 500,000 questions;
      search at most 5% of mining at 100,000);
-  2. loads the encodings that run stored and times the candidate search at growing sizes:
-     the exact index (``SparseIndex``, while it stays affordable) and the pruned index
-     (``PrunedIndex``), with the share of the exact top-10 pairs the pruned one finds;
+  2. loads the encodings that run stored and times the candidate search at growing sizes, as
+     mining runs it (each question's top 10 and its strong neighbours past them;
+     ``--plain-top-k``: the top 10 alone): the exact index (``SparseIndex``, while it stays
+     affordable) and the pruned index (``PrunedIndex``), with the share of the exact top-10
+     pairs the pruned one finds and the number of pairs it returns;
   3. a table of seconds per size with the growth exponent between sizes (1.0 = linear,
      2.0 = quadratic) and seconds / (N log N) normalised to the smallest size.
 """
@@ -48,6 +50,7 @@ sys.path.insert(0, str(REPO))
 
 
 from quoradesk.core.index import PrunedIndex, SparseIndex, prepare  # noqa: E402
+from quoradesk.core.mining import MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
@@ -118,18 +121,18 @@ def load_vectors(project: Path):
     return store.load_encodings(run.sparse_model_key, ids), run
 
 
-def timed(index_cls, matrix, top_k: int, **kw):
+def timed(index_cls, matrix, top_k: int, strong: dict):
     t = time.perf_counter()
-    index = index_cls(matrix, **kw)
-    pairs = index.all_pairs(top_k)
+    index = index_cls(matrix)
+    pairs = index.all_pairs(top_k, **strong)
     return time.perf_counter() - t, pairs
 
 
-def agreement(exact, approx, best_only: bool = False) -> float:
-    """Share of the exact index's pairs (or of its rank-1 pairs) the pruned index also found."""
+def agreement(exact, approx, top_k: int, best_only: bool = False) -> float:
+    """Share of the exact index's top-k pairs (or of its rank-1 pairs) the pruned index also found."""
     def key(p, keep):
         return set(zip(p[0][keep].tolist(), p[1][keep].tolist(), strict=True))
-    want = key(exact, exact[3] == 1 if best_only else slice(None))
+    want = key(exact, exact[3] == 1 if best_only else exact[3] <= top_k)
     return len(want & key(approx, slice(None))) / max(1, len(want))
 
 
@@ -139,6 +142,8 @@ def main() -> None:
     ap.add_argument("--project", type=Path, help="a project mined by an earlier run of this script")
     ap.add_argument("--exact-up-to", type=int, default=100_000, help="largest size to run the exact index on")
     ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--plain-top-k", action="store_true",
+                    help="search for the top-k only, without the strong neighbours mining also keeps")
     ap.add_argument("--rerank", action="store_true",
                     help="mine with the shipped CrossEncoder too (the app's default), to see search's share")
     args = ap.parse_args()
@@ -160,21 +165,29 @@ def main() -> None:
               f"{child['peak_mb']:.0f} MB, {child['seconds']:.1f} s; stages {json.dumps(stages)}; "
               f"search {100 * stages.get('search', 0) / max(1e-9, sum(stages.values())):.1f}% of mining")
     print(f"{matrix.nnz / n_all:.1f} active tokens per question\n")
-    print("| questions | exact index s | pruned index s | pruned finds of exact top-10 pairs | of exact best pairs | growth exponent (pruned) | pruned s / N log N (x smallest) |")
-    print("|---|---|---|---|---|---|---|")
+    # The search as mining runs it: the top k and the strong neighbours past it (MiningParams).
+    defaults = MiningParams(top_k=args.top_k)
+    strong = {} if args.plain_top_k else {"keep_above": defaults.keep_above,
+                                          "max_neighbours": defaults.max_neighbours}
+    print(f"search: top {args.top_k}" + ("" if args.plain_top_k else
+          f" and neighbours from {defaults.keep_above} up to {defaults.max_neighbours}") + "\n")
+    print(f"| questions | exact index s | pruned index s | pruned finds of exact top-{args.top_k} pairs | of exact best pairs | pairs (pruned) | growth exponent (pruned) | pruned s / N log N (x smallest) |")
+    print("|---|---|---|---|---|---|---|---|")
     prev = first = None
     for n in [s for s in SIZES if s <= n_all]:
         sub = matrix[:n]
-        t_pruned, approx = timed(PrunedIndex, sub, args.top_k)
+        t_pruned, approx = timed(PrunedIndex, sub, args.top_k, strong)
         t_exact, share, best = None, None, None
         if n <= args.exact_up_to:
-            t_exact, exact = timed(SparseIndex, sub, args.top_k)
-            share, best = agreement(exact, approx), agreement(exact, approx, best_only=True)
+            t_exact, exact = timed(SparseIndex, sub, args.top_k, strong)
+            share = agreement(exact, approx, args.top_k)
+            best = agreement(exact, approx, args.top_k, best_only=True)
         nlogn = t_pruned / (n * math.log(n))
         first = first or nlogn
         growth = "" if prev is None else f"{math.log(t_pruned / prev[1]) / math.log(n / prev[0]):.2f}"
         print(f"| {n:,} | {'' if t_exact is None else f'{t_exact:.1f}'} | {t_pruned:.1f} | "
               f"{'' if share is None else f'{share:.4f}'} | {'' if best is None else f'{best:.4f}'} | "
+              f"{len(approx[0]):,} | "
               f"{growth} | {nlogn / first:.2f} |", flush=True)
         prev = (n, t_pruned)
 

@@ -81,7 +81,9 @@ def cmd_mine(args) -> int:
 
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(
-        top_k=args.top_k, min_score=args.min_score, rerank_top=args.rerank_top,
+        top_k=args.top_k, keep_above=args.keep_above,
+        max_neighbours=args.max_neighbours or MiningParams.max_neighbours,
+        min_score=args.min_score, rerank_top=args.rerank_top,
         rerank_floor=args.rerank_floor, rerank_int8=args.rerank_int8,
         batch_size=args.batch_size, chunk_size=args.chunk_size or MiningParams.chunk_size,
         similarity=args.similarity,
@@ -386,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one, if any)")
     sp.add_argument("--no-rerank", action="store_true", help="keep sparse scores only")
     sp.add_argument("--top-k", type=_positive_int, default=10, help="neighbours per question")
+    sp.add_argument("--keep-above", type=float,
+                    help="also keep each further neighbour scoring at least this, up to "
+                         "--max-neighbours a question (default 0.75 for cosine, off for dot)")
+    sp.add_argument("--max-neighbours", type=_positive_int,
+                    help="most neighbours kept per question with --keep-above (default 30; "
+                         "equal to --top-k: exactly the top k)")
     sp.add_argument("--min-score", type=float, default=0.0, help="sparse score floor")
     sp.add_argument("--similarity", choices=["cosine", "dot"], default="cosine",
                     help="how SPLADE vectors are compared (cosine: normalised)")

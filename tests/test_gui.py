@@ -305,3 +305,13 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     tab.rerank.setChecked(False)
     assert not tab.rerank_int8.isEnabled() and not tab.rerank_floor.isEnabled()
     assert not tab.rerank_top.isEnabled()
+    # strong neighbours beyond top-k: on by default for cosine, off (and greyed) for dot
+    p = tab.params()
+    assert (p.keep_above, p.max_neighbours) == (MiningParams().keep_above, MiningParams().max_neighbours)
+    tab.keep_above.setValue(0.8)
+    tab.max_neighbours.setValue(20)
+    assert (tab.params().keep_above, tab.params().max_neighbours) == (0.8, 20)
+    tab.similarity.setCurrentText("dot")
+    assert tab.params().keep_above is None and not tab.keep_above.isEnabled()
+    tab.similarity.setCurrentText("cosine")
+    assert tab.keep_above.isEnabled() and tab.params().keep_above == 0.8

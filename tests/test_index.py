@@ -140,3 +140,29 @@ def test_make_index_picks_exact_for_small_corpora(real_matrix):
     assert isinstance(make_index(real_matrix, "pruned"), PrunedIndex)
     with pytest.raises(ValueError):
         make_index(real_matrix, "fast")
+
+
+@pytest.mark.parametrize("make", [SparseIndex, lambda m: PrunedIndex(m, postings=10_000, query_terms=10_000,
+                                                                         candidates=10_000)])
+def test_strong_neighbours_beyond_top_k_are_kept(real_matrix, make):
+    # Top 2 of each question, plus every further neighbour from cosine 0.5 up to 10 a question:
+    # checked against the full similarity matrix.
+    m = prepare(real_matrix)
+    top_k, keep_above, most = 2, 0.5, 10
+    a, b, s, r = make(m).all_pairs(top_k, keep_above=keep_above, max_neighbours=most)
+    dense = (m @ m.T).toarray()
+    np.fill_diagonal(dense, -np.inf)
+    order = np.argsort(-dense, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    rank[np.arange(len(order))[:, None], order] = np.arange(1, dense.shape[1] + 1)
+    kept = (rank <= top_k) | ((rank <= most) & (dense >= keep_above))
+    kept &= dense > 0
+    want = {(min(x, y), max(x, y)) for x, y in zip(*np.nonzero(kept), strict=True)}
+    got = set(zip(a.tolist(), b.tolist(), strict=True))
+    for x, y in got ^ want:  # only ties at a boundary (rank k or max_neighbours) may differ
+        near = [np.sort(dense[i])[::-1][[top_k - 1, most - 1]] for i in (x, y)]
+        assert any(abs(dense[x, y] - t) < 1e-4 for t in np.concatenate(near)), (x, y)
+    assert len(got ^ want) <= 0.01 * len(want)
+    beyond = r > top_k
+    assert beyond.sum() >= 20 and (s[beyond] >= keep_above).all()  # the rule did add pairs
+    assert len(got) > len(set(zip(*make(m).all_pairs(top_k)[:2], strict=True)))

@@ -65,6 +65,22 @@ def test_known_duplicates_come_out_on_top(mined):
     assert sum((p.a, p.b) in gold for p in top) >= 12  # most of the very best are real duplicates
 
 
+def test_strong_neighbours_beyond_top_k_are_mined_too(mined, splade_path):
+    # On these 599 questions no neighbour past the 10th reaches the default 0.75 (the reference
+    # run is a plain top 10); from 0.6 many do. Same encodings, search only.
+    _, result, store, job, _ = mined
+    params = MiningParams(top_k=10, keep_above=0.6, max_neighbours=20, chunk_size=128)
+    job2, _ = mine_all(store, splade_path, params)
+    ref = {(p.a, p.b) for p in store.iter_pairs(job.run_record.id)}
+    pairs = list(store.iter_pairs(job2.run_record.id))
+    beyond = [p for p in pairs if p.rank > 10]
+    assert len(beyond) > 100 and all(p.sparse_score >= 0.6 - 1e-6 and p.rank <= 20 for p in beyond)
+    assert {(p.a, p.b) for p in pairs if p.rank <= 10} == ref  # the top 10 are unchanged
+    gold = gold_pairs(store, result)
+    assert (mining_metrics([(p.a, p.b) for p in pairs], gold).recall
+            >= mining_metrics(list(ref), gold).recall)
+
+
 def test_progress_events_cover_every_stage(mined):
     *_, events = mined
     stages = [e.stage for e in events]

@@ -39,6 +39,11 @@ from .store import Run, Store
 @dataclass(frozen=True)
 class MiningParams:
     top_k: int = 10  # neighbours kept per question
+    # Also keep each further neighbour scoring at least `keep_above`, up to `max_neighbours` a
+    # question: a question asked many ways has more than top_k close variants (see
+    # index.strong_neighbours). None: 0.75 for cosine, off for dot (no fixed scale).
+    keep_above: float | None = None
+    max_neighbours: int = 30
     min_score: float = 0.0  # sparse dot-product floor for a candidate
     # Rerank a pair when it is one question's best `rerank_top` and scores at least
     # `rerank_floor` (None: 0.75 for cosine, 0 for dot). Measured on the held-out Quora
@@ -68,6 +73,8 @@ class MiningParams:
             object.__setattr__(self, "rerank_weight", 0.5 if self.similarity == "cosine" else 1.0)
         if self.rerank_floor is None:
             object.__setattr__(self, "rerank_floor", 0.75 if self.similarity == "cosine" else 0.0)
+        if self.keep_above is None and self.similarity == "cosine":
+            object.__setattr__(self, "keep_above", 0.75)
 
     def key(self) -> dict:
         """What defines a run's result (batch size does not)."""
@@ -294,7 +301,9 @@ class MiningJob:
         for start, stop in index.chunks():
             if self.cancelled:
                 return False
-            parts.append(index.neighbours(start, stop, self.params.top_k, self.params.min_score))
+            parts.append(index.neighbours(start, stop, self.params.top_k, self.params.min_score,
+                                          keep_above=self.params.keep_above,
+                                          max_neighbours=self.params.max_neighbours))
             yield self._progress("search", stop, index.n, started, 0, run.id)
         if parts:
             rows, cols, vals, ranks = (np.concatenate(x) for x in zip(*parts, strict=True))
