@@ -98,7 +98,8 @@ def cmd_mine(args) -> int:
         )
         print(f"SPLADE model: {models.describe(job.sparse_model_path)}  device: {job.device}")
         if reranker is None:
-            print("Reranker: none (no CrossEncoder available): pairs keep their sparse scores")
+            why = "--no-rerank" if args.no_rerank else "no CrossEncoder available"
+            print(f"Reranker: none ({why}): pairs keep their sparse scores")
         else:
             print(f"Reranker: {models.describe(reranker)}")
         # First Ctrl-C asks the job to stop at the next batch; a second one aborts at once
@@ -147,7 +148,8 @@ def cmd_mine(args) -> int:
         print(f"Run {run.id} done: {run.question_count} questions, {n} candidate pairs ({times})")
         if run.note:
             print(f"Note: {run.note}")
-        _print_pairs(store, run.id, args.show, None, explain=False, encoder=None)
+        if args.show > 0:  # --show 0: no pairs asked for, so no "No pairs" line either
+            _print_pairs(store, run.id, args.show, None, explain=False, encoder=None)
     return EXIT_OK
 
 
