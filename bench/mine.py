@@ -114,6 +114,7 @@ def main() -> None:
                      params.similarity)
     t = time.perf_counter()
     strong = {"keep_above": params.keep_above, "max_neighbours": params.max_neighbours}
+    past_top_k = params.keep_above is not None and params.max_neighbours > args.top_k
     a, b, s, r = make_index(matrix, params.search).all_pairs(args.top_k, **strong)
     t_index = time.perf_counter() - t
     sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
@@ -135,7 +136,7 @@ def main() -> None:
     same = None
     if not args.skip_brute:
         t = time.perf_counter()
-        if params.keep_above is not None and params.max_neighbours > args.top_k:
+        if past_top_k:
             ba, bb, bs, br = strong_neighbours(brute_force_top_k(matrix, params.max_neighbours), args.top_k,
                                                params.keep_above)
         else:
@@ -178,7 +179,7 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"questions: {len(texts)}   labelled duplicates: {len(gold)}   top-k: {args.top_k}"
           + (f" (QuoraDesk: and more from {params.keep_above} up to {params.max_neighbours})"
-             if params.keep_above is not None and params.max_neighbours > args.top_k else ""))
+             if past_top_k else ""))
     print()
     print(f"{'method':<72} {'seconds':>8} {'q/s':>7} {'recall':>7} {'AP':>7} {'mined':>8}")
     for name, secs, met, _ in rows:

@@ -116,7 +116,13 @@ class SparseIndex:
         several neighbours tied at the last kept score is kept is not specified.
         """
         if keep_above is not None and max_neighbours > top_k:
-            return strong_neighbours(self.neighbours(start, stop, max_neighbours, min_score), top_k, keep_above)
+            return strong_neighbours(self._top_k(start, stop, max_neighbours, min_score), top_k, keep_above)
+        return self._top_k(start, stop, top_k, min_score)
+
+    def _top_k(
+        self, start: int, stop: int, top_k: int, min_score: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The exact top k of rows start..stop-1, as ``neighbours`` returns them."""
         import torch
 
         count = stop - start
@@ -328,13 +334,10 @@ class PrunedIndex:
         # pay per-call overhead (100,000 questions: 89 chunks 16.2 s, 23 chunks 19.3 s).
         return cost_chunks(self.row_cost, budget, MAX_CHUNK_ROWS)
 
-    def neighbours(
-        self, start: int, stop: int, top_k: int, min_score: float = 0.0, *,
-        keep_above: float | None = None, max_neighbours: int = 0,
+    def _top_k(
+        self, start: int, stop: int, top_k: int, min_score: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Approximate top-k of rows start..stop-1, with exact scores; see SparseIndex."""
-        if keep_above is not None and max_neighbours > top_k:
-            return strong_neighbours(self.neighbours(start, stop, max_neighbours, min_score), top_k, keep_above)
         import torch
 
         count = stop - start
@@ -372,6 +375,7 @@ class PrunedIndex:
         sel = (rank <= top_k) & (v > 0) & (v >= min_score)
         return r[sel] + start, c[sel], v[sel], rank[sel]
 
+    neighbours = SparseIndex.neighbours  # the same top k / strong neighbours on its own _top_k
     all_pairs = SparseIndex.all_pairs
 
 
