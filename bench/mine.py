@@ -4,7 +4,7 @@
     python bench/mine.py --pairs 2000       # a quicker slice (the first 2,000 pairs)
     python bench/mine.py --model DIR --reranker DIR
     python bench/mine.py --rerank-floor 0.8   # rerank fewer pairs: faster, AP a little lower
-    python bench/mine.py --rerank-int8        # the int8 reranker: faster, AP a little lower
+    python bench/mine.py --no-rerank-int8     # the float32 reranker (the app's int8 is the default on a CPU)
     python bench/mine.py --max-neighbours 10  # a plain top 10, as the references keep
 
 Prints one table:
@@ -64,7 +64,8 @@ def main() -> None:
     ap.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one, if any)")
     ap.add_argument("--no-rerank", action="store_true")
     ap.add_argument("--rerank-floor", type=float, help="rerank pairs at or above this cosine (default: the app's)")
-    ap.add_argument("--rerank-int8", action="store_true", help="int8 reranker (faster, slightly less accurate)")
+    ap.add_argument("--rerank-int8", action=argparse.BooleanOptionalAction, default=MiningParams.rerank_int8,
+                    help="int8 reranker in ONNX Runtime on a CPU (the app's default); --no-rerank-int8: float32")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-dense", action="store_true", help="skip reference (b)")
@@ -120,7 +121,7 @@ def main() -> None:
     sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
     m = mining_metrics(sparse_ranked, gold)
     label = f"QuoraDesk ({models.describe(job.sparse_model_path)}" + (
-        f" + {models.describe(reranker)}{' int8' if params.rerank_int8 else ''})" if reranker else ", no rerank)"
+        f" + {models.describe(reranker)}{' int8' if params.rerank_int8 and job.device == 'cpu' else ''})" if reranker else ", no rerank)"
     )
     rows.append((label, t_import + t_total, m, {
         "import": t_import, "encode": tm.get("encode", 0), "search": tm.get("search", 0),

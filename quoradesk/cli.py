@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from .core.resources import SAMPLE_QUESTIONS as SAMPLE
+from .core.resources import user_data_dir
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_MODEL, EXIT_PROJECT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -84,7 +85,8 @@ def cmd_mine(args) -> int:
         top_k=args.top_k, keep_above=args.keep_above,
         max_neighbours=args.max_neighbours or MiningParams.max_neighbours,
         min_score=args.min_score, rerank_top=args.rerank_top,
-        rerank_floor=args.rerank_floor, rerank_int8=args.rerank_int8,
+        rerank_floor=args.rerank_floor,
+        rerank_int8=MiningParams.rerank_int8 if args.rerank_int8 is None else args.rerank_int8,
         batch_size=args.batch_size, chunk_size=args.chunk_size or MiningParams.chunk_size,
         similarity=args.similarity,
         search=args.search,
@@ -101,7 +103,8 @@ def cmd_mine(args) -> int:
             why = "--no-rerank" if args.no_rerank else "no CrossEncoder available"
             print(f"Reranker: none ({why}): pairs keep their sparse scores")
         else:
-            print(f"Reranker: {models.describe(reranker)}")
+            engine = "int8, ONNX Runtime" if params.rerank_int8 and job.device == "cpu" else "float32"
+            print(f"Reranker: {models.describe(reranker)} ({engine})")
         # First Ctrl-C asks the job to stop at the next batch; a second one aborts at once
         # (the last committed batch is kept either way).
         previous = signal.getsignal(signal.SIGINT)
@@ -345,18 +348,11 @@ def cmd_runs(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    db = Path(args.db) if args.db else _data_dir() / "sample.sqlite"
+    db = Path(args.db) if args.db else user_data_dir() / "sample.sqlite"
     db.parent.mkdir(parents=True, exist_ok=True)
     print(f"Mining the bundled sample ({SAMPLE.name}) into {db}")
     ns = build_parser().parse_args(["mine", str(SAMPLE), "--db", str(db), "--show", str(args.show)])
     return cmd_mine(ns)
-
-
-def _data_dir() -> Path:
-    import os
-
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "quoradesk"
 
 
 # ---------------------------------------------------------------- parser
@@ -405,9 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rerank-top", type=_positive_int, default=1, help="rerank each question's top N")
     sp.add_argument("--rerank-floor", type=float,
                     help="rerank only pairs scoring at least this (default 0.75 for cosine, 0 for dot)")
-    sp.add_argument("--rerank-int8", action="store_true",
-                    help="on a CPU, rerank with int8 weights: 1.2-1.35x faster, slightly less "
-                         "accurate (held-out pair AP 0.874 instead of 0.879)")
+    sp.add_argument("--rerank-int8", action=argparse.BooleanOptionalAction,
+                    help="on a CPU, rerank with the int8 model in ONNX Runtime (the default): "
+                         "1.5-1.8x the pairs per second, held-out pair AP 0.880 against 0.879 in "
+                         "float32; made once per model and cached. --no-rerank-int8: float32")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
     sp.add_argument("--chunk-size", type=_positive_int,
                     help="questions encoded, and pairs reranked, per saved chunk (work lost to a "

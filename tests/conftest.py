@@ -13,6 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 DEV_TSV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def app_cache(tmp_path_factory) -> Path:
+    """The app's cache (int8 rerankers) in a folder of this test session, not the user's;
+    set in the environment so the CLI processes the tests start use it too."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["QUORADESK_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def dev_tsv() -> Path:
     if not DEV_TSV.is_file():

@@ -293,12 +293,13 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     assert saved_setting(s, "mine/rerank_floor", default, float) == 0.9
     save_setting(s, "mine/rerank_floor", default, default)
     assert saved_setting(s, "mine/rerank_floor", 0.5, float) == 0.5  # a later default wins
-    # the int8 box reaches the run's parameters, and a saved tick comes back as a tick
-    assert not tab.params().rerank_int8
-    tab.rerank_int8.setChecked(True)
+    # the int8 box (ticked by default) reaches the run's parameters, a saved untick comes back,
+    # and an untick saved when float32 was the default follows the new default
     assert tab.params().rerank_int8
-    assert tab_with({"mine/rerank_int8": True, "mine/rerank_int8_default": False}).rerank_int8.isChecked()
-    assert not tab_with({"mine/rerank_int8": False}).rerank_int8.isChecked()
+    tab.rerank_int8.setChecked(False)
+    assert not tab.params().rerank_int8
+    assert not tab_with({"mine/rerank_int8": False, "mine/rerank_int8_default": True}).rerank_int8.isChecked()
+    assert tab_with({"mine/rerank_int8": False, "mine/rerank_int8_default": False}).rerank_int8.isChecked()
     # reranking settings follow the rerank box
     tab.rerank.setChecked(True)
     assert tab.rerank_int8.isEnabled() and tab.rerank_floor.isEnabled()

@@ -237,13 +237,16 @@ def test_progress_counts_only_newly_encoded_questions(tmp_path, dev_slice, splad
     assert events[-1].done == events[-1].total == store.question_count()
 
 
-def test_cancel_during_rerank_keeps_the_scored_pairs_and_resumes(mined, tmp_path, splade_path):
+@pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
+def test_cancel_during_rerank_keeps_the_scored_pairs_and_resumes(mined, tmp_path, splade_path, int8):
     """A cancel between two reranker batches of one chunk keeps the batch already scored; the
-    resumed run scores only the rest and ends with the scores of an uninterrupted run."""
+    resumed run scores only the rest and ends with the scores of an uninterrupted run (in
+    float32 to float rounding; the int8 model quantises activations per batch, and a resumed
+    run cuts its batches from other chunks, so there to quantisation noise)."""
     from quoradesk.core import models
 
     _, result, _, _, _ = mined
-    params = MiningParams(top_k=10, chunk_size=128, rerank_batch=8)
+    params = MiningParams(top_k=10, chunk_size=128, rerank_batch=8, rerank_int8=int8)
     ref_store = Store(tmp_path / "ref.sqlite")
     ref_store.add_import(result)
     ref_job, _ = mine_all(ref_store, splade_path, params, reranker=models.SHIPPED_CROSS)
@@ -274,4 +277,9 @@ def test_cancel_during_rerank_keeps_the_scored_pairs_and_resumes(mined, tmp_path
     want = {(p.a, p.b): p.rerank_score for p in ref_store.iter_pairs(ref_job.run_record.id)
             if p.rerank_score is not None}
     assert got.keys() == want.keys()
-    assert max(abs(got[k] - want[k]) for k in want) < 1e-4
+    diff = np.array([abs(got[k] - want[k]) for k in want])
+    print(f"resumed against uninterrupted: max |diff| {diff.max():.2g}, mean {diff.mean():.2g}")
+    if int8:  # measured with batches of 8: mean 0.011, max 0.2 (bench: AP is unchanged)
+        assert diff.mean() < 0.03 and diff.max() < 0.35
+    else:
+        assert diff.max() < 1e-4

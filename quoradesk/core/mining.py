@@ -54,8 +54,10 @@ class MiningParams:
     rerank_floor: float | None = None
     batch_size: int = 32  # encoder batch
     rerank_batch: int = 64  # reranker batch (pairs, sorted by length)
-    # int8 reranker on a CPU (models.load_cross_encoder): faster, slightly less accurate.
-    rerank_int8: bool = False
+    # On a CPU, rerank with the int8 model run by ONNX Runtime (models.load_cross_encoder):
+    # 1.5-1.8x the pairs per second, held-out pair AP 0.880 against 0.879 in float32.
+    # Other devices rerank in float32 whatever this says.
+    rerank_int8: bool = True
     # Questions per committed encoding chunk, and pairs per rerank chunk. Batches are sorted
     # by length within a chunk: at 256 a batch of 64 questions is 66% padding, at 2048 15%.
     chunk_size: int = 2048
@@ -155,6 +157,7 @@ class MiningJob:
         self.reranker_key = models.model_key(self.reranker_path) if self.reranker_path else None
         self.run_record: Run | None = None
         self.resumed = False
+        self.reranker_note = ""  # why the reranker is not the one asked for, if it is not
 
     # ------------------------------------------------------------ control
 
@@ -199,8 +202,15 @@ class MiningJob:
 
     def reranker(self):
         if self._reranker is None and self.reranker_path is not None:
-            self._reranker = models.load_cross_encoder(self.reranker_path, self.device,
-                                                       int8=self.params.rerank_int8)
+            int8 = self.params.rerank_int8 and self.device == "cpu"
+            try:
+                self._reranker = models.load_cross_encoder(self.reranker_path, self.device, int8=int8)
+            except models.ModelError as exc:
+                if not int8:
+                    raise
+                # A CrossEncoder the ONNX exporter cannot take still reranks, in float32.
+                self._reranker = models.load_cross_encoder(self.reranker_path, self.device)
+                self.reranker_note = f"{exc}; reranked in float32 instead"
         return self._reranker
 
     # ------------------------------------------------------------ the pipeline
@@ -323,6 +333,13 @@ class MiningJob:
         done = self.store.count_pairs(run.id, max_rank=max_rank, min_sparse=floor, reranked=True)
         started, at_start = time.perf_counter(), done
         yield self._progress("rerank", done, total, started, at_start, run.id)
+        if done < total and self._reranker is None:
+            # The first int8 use of a model exports it (seconds): say so instead of standing still.
+            yield self._progress("rerank", done, total, started, at_start, run.id, "loading the reranker")
+            self.reranker()
+            if self.reranker_note:
+                self.store.update_run(run.id, note="; ".join(filter(None, [run.note, self.reranker_note])))
+            started = time.perf_counter()  # the rate and ETA are the model's, not its loading's
         while True:
             if self.cancelled:
                 return False
@@ -337,8 +354,8 @@ class MiningJob:
                 scored.extend((*batch[i], s) for i, s in zip(part, scores, strict=True))
                 if self.cancelled:
                     break
-            # Saved even when cancelled: a pair's score does not depend on its batch (to float
-            # rounding), so a resumed run only scores the rest.
+            # Saved even when cancelled: a resumed run only scores the rest. (A pair's score does
+            # not depend on its batch in float32; in int8 it moves a little: onnx_rerank.)
             self.store.set_rerank_scores(run.id, scored)
             done += len(scored)
             yield self._progress("rerank", done, total, started, at_start, run.id)

@@ -209,10 +209,10 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 
 
 def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = False):
-    """Load a CrossEncoder in float32. ``int8``: on a CPU, its linear layers get int8 weights
-    (per output channel) and int8 activations quantised on the fly (torch's dynamic
-    quantisation): measured 1.2-1.35x the pairs per second on 2 cores, held-out pair AP
-    0.879 -> 0.874 (bench/rerank.py). Other devices run it as it is."""
+    """Load a CrossEncoder in float32. ``int8`` on a CPU: the same model run by ONNX Runtime
+    with int8 weights (:class:`~quoradesk.core.onnx_rerank.Int8CrossEncoder`, exported on first
+    use and cached): measured 1.5-1.8x the pairs per second on 2 cores, held-out pair AP 0.880
+    against 0.879 (bench/rerank.py). Other devices run the float32 model as it is."""
     p = check_model_dir(path, "CrossEncoder model")
     _quiet_transformers()
     import torch
@@ -226,25 +226,14 @@ def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = Fa
     except Exception as exc:
         raise ModelError(f"Could not load the CrossEncoder in {p}: {exc}") from exc
     if int8 and str(device) == "cpu":
-        quantize_linear_int8(model[0])
+        from .onnx_rerank import Int8CrossEncoder
+
+        try:
+            return Int8CrossEncoder.for_model(model, p)
+        except Exception as exc:  # the exporter and ONNX Runtime raise many types
+            raise ModelError(f"Could not make the int8 reranker from {p} ({exc}): "
+                             f"turn faster reranking off") from exc
     return model
-
-
-def quantize_linear_int8(module) -> None:
-    """Replace ``module.model``'s ``nn.Linear`` layers by dynamically quantised int8 ones."""
-    import warnings
-
-    import torch
-
-    try:
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-    except ImportError as exc:  # torch's eager quantisation is deprecated (torchao replaces it)
-        raise ModelError(f"int8 reranking needs torch's dynamic quantisation, missing from torch "
-                         f"{torch.__version__}: turn it off") from exc
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its deprecation notice, once per load
-        module.model = quantize_dynamic(module.model, {torch.nn.Linear: per_channel_dynamic_qconfig},
-                                        dtype=torch.qint8)
 
 
 def preload_libraries() -> None:

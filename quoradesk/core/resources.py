@@ -7,6 +7,7 @@ path serves both.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -14,3 +15,17 @@ SAMPLE_QUESTIONS = RESOURCES / "sample_questions.csv"
 ICON = RESOURCES / "icons" / "quoradesk.png"
 SHIPPED_SPARSE = RESOURCES / "models" / "splade-quora"
 SHIPPED_CROSS = RESOURCES / "models" / "cross-quora"
+
+
+def user_data_dir() -> Path:
+    """Where the app keeps the user's files it makes itself (the sample's project)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "quoradesk"
+
+
+def user_cache_dir() -> Path:
+    """Where the app keeps what it can make again (int8 rerankers); $QUORADESK_CACHE wins."""
+    if os.environ.get("QUORADESK_CACHE"):
+        return Path(os.environ["QUORADESK_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "quoradesk"

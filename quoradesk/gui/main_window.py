@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from ..core import models
 from ..core.resources import SAMPLE_QUESTIONS as SAMPLE
+from ..core.resources import user_data_dir
 from ..core.store import ProjectError, Store
 from .import_tab import ImportTab
 from .mine_tab import MineTab
@@ -29,13 +30,6 @@ from .train_tab import TrainTab
 
 APP = "QuoraDesk"
 MAX_RECENT = 8
-
-
-def data_dir() -> Path:
-    import os
-
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "quoradesk"
 
 
 class MainWindow(QMainWindow):
@@ -209,7 +203,7 @@ class MainWindow(QMainWindow):
 
     def open_sample(self, mine: bool = True) -> None:
         """The bundled sample in its own project; imported and mined the first time."""
-        path = data_dir() / "sample.sqlite"
+        path = user_data_dir() / "sample.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not self.open_project(path):
             return

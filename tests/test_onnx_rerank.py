@@ -1,0 +1,78 @@
+"""The int8 reranker (ONNX Runtime) against the float32 CrossEncoder, on real held-out pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.metrics import average_precision_score
+
+from quoradesk.core import models, onnx_rerank, training
+from quoradesk.core.mining import MiningJob, MiningParams, rerank_scores
+from quoradesk.core.onnx_rerank import Int8CrossEncoder
+from quoradesk.core.questions import load_questions
+from quoradesk.core.store import Store
+
+CROSS = models.SHIPPED_CROSS
+
+
+@pytest.fixture(scope="module")
+def fp32():
+    return models.load_cross_encoder(CROSS, "cpu")
+
+
+@pytest.fixture(scope="module")
+def held_out(dev_tsv):
+    """400 labelled pairs neither shipped model was trained on (training.split_held_out)."""
+    _, held = training.split_held_out(training.read_pair_file(dev_tsv), 0.15, seed=12)
+    held = held.subset(list(range(400)))
+    return list(zip(held.q1, held.q2, strict=True)), np.array(held.labels)
+
+
+def test_int8_scores_rank_held_out_pairs_like_float32(fp32, held_out):
+    pairs, labels = held_out
+    int8 = models.load_cross_encoder(CROSS, "cpu", int8=True)
+    assert isinstance(int8, Int8CrossEncoder)
+    x = np.array(rerank_scores(fp32, pairs, 64))
+    y = np.array(rerank_scores(int8, pairs, 64))
+    assert np.abs(x - y).max() > 1e-4  # quantised: not the float32 model
+    assert np.abs(x - y).mean() < 0.05  # measured 0.024 on all 1,500 held-out pairs
+    assert spearmanr(x, y).statistic > 0.97
+    ap32, ap8 = average_precision_score(labels, x), average_precision_score(labels, y)
+    print(f"held-out AP: float32 {ap32:.4f}, int8 {ap8:.4f}")
+    assert ap32 > 0.8 and abs(ap8 - ap32) < 0.01  # 0.8788 / 0.8797 on all 1,500
+    # Activations are quantised per batch, so a pair's score moves a little with its batch.
+    alone = np.array([int8.predict([p])[0] for p in pairs[:20]])
+    assert np.abs(alone - y[:20]).max() < 0.1
+
+
+def test_int8_model_is_made_once_and_cached(fp32, app_cache):
+    path = onnx_rerank.int8_file(fp32, CROSS)
+    assert path.is_file() and path.parent.parent == app_cache / "onnx"
+    assert path.parent.name == models.model_key(CROSS)  # a retrained model gets its own
+    made = path.stat().st_mtime_ns
+    assert onnx_rerank.int8_file(fp32, CROSS) == path and path.stat().st_mtime_ns == made
+    # nothing half-made is left beside it (it is built in a temporary folder, then moved)
+    assert sorted(p.name for p in path.parent.iterdir()) == [".lock", onnx_rerank.FILE_NAME]
+
+
+def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkeypatch, dev_tsv, splade_path):
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("unsupported operator")  # as the exporter says of a model it cannot take
+
+    monkeypatch.setenv("QUORADESK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    src = tmp_path / "slice.tsv"
+    src.write_text("\n".join(dev_tsv.read_text(encoding="utf-8", errors="replace").splitlines()[:60]) + "\n")
+    with Store(tmp_path / "p.sqlite") as store:
+        store.add_import(load_questions(src))
+        job = MiningJob(store, sparse_model=splade_path, reranker=CROSS, params=MiningParams(), device="cpu")
+        events = list(job.run())
+        run = store.get_run(job.run_record.id)
+        assert events[-1].stage == "done" and run.status == "done" and run.reranked
+        assert "loading the reranker" in [e.message for e in events if e.stage == "rerank"]
+        assert "unsupported operator" in run.note and "reranked in float32 instead" in run.note
+        assert not isinstance(job.reranker(), Int8CrossEncoder)
+    assert not list((tmp_path / "cache" / "onnx").glob("*/*.onnx"))  # nothing half-made is kept
