@@ -103,7 +103,7 @@ def cmd_mine(args) -> int:
             why = "--no-rerank" if args.no_rerank else "no CrossEncoder available"
             print(f"Reranker: none ({why}): pairs keep their sparse scores")
         else:
-            engine = "int8, ONNX Runtime" if params.rerank_int8 and job.device == "cpu" else "float32"
+            engine = "int8, ONNX Runtime" if job.params.rerank_int8 else "float32"
             print(f"Reranker: {models.describe(reranker)} ({engine})")
         # First Ctrl-C asks the job to stop at the next batch; a second one aborts at once
         # (the last committed batch is kept either way).

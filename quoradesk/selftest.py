@@ -68,6 +68,10 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
             return 1
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
         out(f"mined: {store.count_pairs(run.id)} pairs in {seconds:.1f} s ({stages}) on {job.device}")
+        from .core.onnx_rerank import Int8CrossEncoder
+
+        engine = "int8 in ONNX Runtime" if isinstance(job.reranker(), Int8CrossEncoder) else "float32"
+        out(f"reranker: {engine}" + (f" ({job.reranker_note})" if job.reranker_note else ""))
         ids = store._ids_for_texts(q.text for q in result.questions)
         gold = [(ids[a], ids[b]) for a, b in sample_gold_pairs(SAMPLE_QUESTIONS) if a in ids and b in ids]
         ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(not BUNDLE.is_file(), reason="bundle not built (
 
 @pytest.fixture
 def first_run_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "PYTHON"))}
-    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"),
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "TRANSFORMERS_", "PYTHON", "QUORADESK_"))}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
                XDG_CONFIG_HOME=str(tmp_path / "config"), QT_QPA_PLATFORM="offscreen")
     return env
 
@@ -32,6 +33,9 @@ def test_self_test_mines_the_sample(first_run_env):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "233 questions imported" in out.stdout
     assert "self-test passed" in out.stdout
+    # the int8 reranker is made inside the bundle on first use (torch's exporter, ONNX Runtime)
+    assert "reranker: int8 in ONNX Runtime\n" in out.stdout
+    assert list((Path(first_run_env["XDG_CACHE_HOME"]) / "quoradesk" / "onnx").glob("*/model_qint8.onnx"))
 
 
 def test_window_opens_the_sample_mines_it_and_exits(first_run_env, tmp_path):

@@ -8,7 +8,13 @@ from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
 from quoradesk.core import models, onnx_rerank, training
-from quoradesk.core.mining import MiningJob, MiningParams, rerank_scores
+from quoradesk.core.mining import (
+    RERANK_CELLS,
+    MiningJob,
+    MiningParams,
+    rerank_batches,
+    rerank_scores,
+)
 from quoradesk.core.onnx_rerank import Int8CrossEncoder
 from quoradesk.core.questions import load_questions
 from quoradesk.core.store import Store
@@ -76,3 +82,34 @@ def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkey
         assert "unsupported operator" in run.note and "reranked in float32 instead" in run.note
         assert not isinstance(job.reranker(), Int8CrossEncoder)
     assert not list((tmp_path / "cache" / "onnx").glob("*/*.onnx"))  # nothing half-made is kept
+
+
+def test_long_pairs_are_reranked_in_smaller_batches():
+    counts = np.array([20] * 100 + [500] * 10 + [200] * 30)
+    batches = list(rerank_batches(counts, 64))
+    assert sorted(i for b in batches for i in b) == list(range(140))
+    assert all(len(b) <= 64 and len(b) * counts[b].max() ** 2 <= RERANK_CELLS for b in batches)
+    assert [len(b) for b in batches] == [64, 36, 26, 4, 4, 4, 2]  # Quora-length pairs: 64 a batch
+
+
+def test_reranking_long_pairs_keeps_memory_bounded(app_cache):
+    """64 pairs of 512 tokens took 4.1 GB more in one int8 batch; split, they stay well under."""
+    import subprocess
+    import sys
+
+    code = """
+import resource
+from quoradesk.core import models
+from quoradesk.core.mining import rerank_scores
+ce = models.load_cross_encoder(models.SHIPPED_CROSS, "cpu", int8=True)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+text = " ".join(f"word{i}" for i in range(300))
+scores = rerank_scores(ce, [(text, text)] * 64, 64)
+assert len(scores) == 64 and all(0 <= s <= 1 for s in scores)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    grew_mb = int(out.stdout.split()[-1])
+    print(f"peak memory grew by {grew_mb} MB")
+    assert grew_mb < 1000

@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ class MiningParams:
     rerank_batch: int = 64  # reranker batch (pairs, sorted by length)
     # On a CPU, rerank with the int8 model run by ONNX Runtime (models.load_cross_encoder):
     # 1.5-1.8x the pairs per second, held-out pair AP 0.880 against 0.879 in float32.
-    # Other devices rerank in float32 whatever this says.
+    # MiningJob turns it off on other devices, which rerank in float32.
     rerank_int8: bool = True
     # Questions per committed encoding chunk, and pairs per rerank chunk. Batches are sorted
     # by length within a chunk: at 256 a batch of 64 questions is 66% padding, at 2048 15%.
@@ -98,21 +98,39 @@ class Progress:
     message: str = ""
 
 
+# Most token-position pairs (attention cells) one reranker batch may hold: 64 pairs of 128
+# tokens. Long pairs go in smaller batches, so memory stays bounded whatever the texts: ONNX
+# Runtime's int8 session took 4.1 GB more for 64 pairs of 512 tokens, 0.6 GB for 8.
+RERANK_CELLS = 64 * 128 * 128
+
+
+def rerank_batches(counts: np.ndarray, batch_size: int, max_cells: int = RERANK_CELLS) -> Iterator[list[int]]:
+    """Positions of pairs with ``counts`` tokens, sorted by count and cut into batches of at
+    most ``batch_size`` pairs and ``max_cells`` (pairs x longest pair's tokens squared)."""
+    batch: list[int] = []
+    for i in np.argsort(counts, kind="stable").tolist():
+        # Sorted ascending: the pair being added is the longest of its batch.
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * int(counts[i]) ** 2 > max_cells):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
 def iter_rerank_scores(reranker, pairs: list[tuple[str, str]], batch_size: int
                        ) -> Iterator[tuple[list[int], list[float]]]:
     """Yield ``(positions in pairs, their CrossEncoder scores)`` a batch at a time. Batches
     are cut from the pairs sorted by token count, so little padding is computed
     (bench/rerank.py: 160 pairs/s against 126 sorted by characters, whose batches of 64 carry
-    40% padding on Quora pairs against 5%); a caller that stops between batches keeps what
-    was scored."""
+    40% padding on Quora pairs against 5%), and long pairs go in smaller batches
+    (rerank_batches); a caller that stops between batches keeps what was scored."""
     from .encode import token_counts  # imports torch: only once a run reranks
 
     counts = token_counts(getattr(reranker, "tokenizer", None), getattr(reranker, "max_seq_length", None),
                           [a for a, _ in pairs], [b for _, b in pairs])
-    order = np.argsort(counts, kind="stable").tolist()
-    for lo in range(0, len(order), batch_size):
-        part = order[lo : lo + batch_size]
-        predicted = reranker.predict([pairs[i] for i in part], batch_size=batch_size, show_progress_bar=False)
+    for part in rerank_batches(np.asarray(counts), batch_size):
+        predicted = reranker.predict([pairs[i] for i in part], batch_size=len(part), show_progress_bar=False)
         yield part, [float(v) for v in predicted.tolist()]
 
 
@@ -143,8 +161,11 @@ class MiningJob:
         self.store = store
         self.sparse_model_path = Path(sparse_model) if sparse_model else models.default_sparse_model_path()
         self.reranker_path = Path(reranker) if reranker else None
-        self.params = params or MiningParams()
         self.device = models.pick_device(device)
+        self.params = params or MiningParams()
+        if self.params.rerank_int8 and self.device != "cpu":
+            # int8 is a CPU engine: elsewhere the float32 model reranks, and the run says so.
+            self.params = replace(self.params, rerank_int8=False)
         self.resume = resume
         self._cancel = threading.Event()
         self._encoder = None
@@ -202,7 +223,7 @@ class MiningJob:
 
     def reranker(self):
         if self._reranker is None and self.reranker_path is not None:
-            int8 = self.params.rerank_int8 and self.device == "cpu"
+            int8 = self.params.rerank_int8
             try:
                 self._reranker = models.load_cross_encoder(self.reranker_path, self.device, int8=int8)
             except models.ModelError as exc:
