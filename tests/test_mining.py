@@ -81,6 +81,25 @@ def test_strong_neighbours_beyond_top_k_are_mined_too(mined, splade_path):
             >= mining_metrics(list(ref), gold).recall)
 
 
+def test_search_on_threads_gives_the_serial_result(mined):
+    from quoradesk.core.index import PrunedIndex, SparseIndex, prepare
+
+    _, _, store, job, _ = mined
+    run = store.get_run(job.run_record.id)
+    matrix = prepare(store.load_encodings(run.sparse_model_key, store.question_ids(run.max_question_id)),
+                     "cosine")
+    p = job.params
+    for index in (SparseIndex(matrix), PrunedIndex(matrix, postings=32, query_terms=8, candidates=16)):
+        chunks = index.chunks(budget=int(index.row_cost.sum()) // 20 + 1)
+        assert len(chunks) >= 10
+        threaded = list(job._search_chunks(index, chunks))
+        assert [stop for stop, _ in threaded] == [stop for _, stop in chunks]  # in order
+        for (start, stop), (_, got) in zip(chunks, threaded, strict=True):
+            want = index.neighbours(start, stop, p.top_k, p.min_score, keep_above=p.keep_above,
+                                    max_neighbours=p.max_neighbours)
+            assert all(np.array_equal(x, y) for x, y in zip(got, want, strict=True))
+
+
 def test_progress_events_cover_every_stage(mined):
     *_, events = mined
     stages = [e.stage for e in events]

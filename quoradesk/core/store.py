@@ -147,6 +147,10 @@ class Store:
         try:
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 10000")
+            # Up to 128 MB of page cache, used only as needed: storing a run's pairs updates two
+            # secondary indexes in random order, which spilled SQLite's default 2 MB (877,052
+            # pairs: 8.1 s, 4.7 s with this).
+            self.db.execute("PRAGMA cache_size = -131072")
             self._check_or_create_schema()
         except sqlite3.DatabaseError as exc:
             raise ProjectError(f"{self.path} is not a usable QuoraDesk project: {exc}") from exc
