@@ -92,7 +92,8 @@ def test_search_on_threads_gives_the_serial_result(mined):
     for index in (SparseIndex(matrix), PrunedIndex(matrix, postings=32, query_terms=8, candidates=16)):
         chunks = index.chunks(budget=int(index.row_cost.sum()) // 20 + 1)
         assert len(chunks) >= 10
-        threaded = list(job._search_chunks(index, chunks))
+        threaded = list(index.iter_neighbours(chunks, p.top_k, p.min_score, keep_above=p.keep_above,
+                                               max_neighbours=p.max_neighbours, workers=3))
         assert [stop for stop, _ in threaded] == [stop for _, stop in chunks]  # in order
         for (start, stop), (_, got) in zip(chunks, threaded, strict=True):
             want = index.neighbours(start, stop, p.top_k, p.min_score, keep_above=p.keep_above,

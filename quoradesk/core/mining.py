@@ -22,13 +22,10 @@ batches as an uninterrupted one and gets exactly the same vectors.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -332,7 +329,9 @@ class MiningJob:
         started = time.perf_counter()
         parts = []
         yield self._progress("search", 0, index.n, started, 0, run.id)
-        for stop, part in self._search_chunks(index, index.chunks()):
+        p = self.params
+        for stop, part in index.iter_neighbours(index.chunks(), p.top_k, p.min_score, keep_above=p.keep_above,
+                                                max_neighbours=p.max_neighbours):
             if self.cancelled:
                 return False
             parts.append(part)
@@ -346,34 +345,6 @@ class MiningJob:
         next_stage = "rerank" if self.reranker_path else "done"
         self.store.replace_pairs(run.id, ids[a], ids[b], s, r, stage=next_stage)
         return True
-
-    def _search_chunks(self, index, chunks: list[tuple[int, int]]) -> Iterator[tuple[int, tuple]]:
-        """``(stop, neighbours of rows start..stop-1)`` for each chunk of the index, in order,
-        searched on as many threads as torch uses: the sparse products and sorts release the
-        GIL (100,000 questions: 15.9 s on one thread, 8.9 s on two, the same pairs). A few
-        chunks run ahead; when the caller stops early, the ones not started are dropped."""
-        import torch
-
-        workers = max(1, torch.get_num_threads())
-
-        def search(chunk):
-            start, stop = chunk
-            return stop, index.neighbours(start, stop, self.params.top_k, self.params.min_score,
-                                          keep_above=self.params.keep_above,
-                                          max_neighbours=self.params.max_neighbours)
-
-        chunks = iter(chunks)
-        with ThreadPoolExecutor(workers, thread_name_prefix="search") as pool:
-            pending = deque(pool.submit(search, c) for c in itertools.islice(chunks, 2 * workers))
-            try:
-                while pending:
-                    result = pending.popleft().result()
-                    for c in itertools.islice(chunks, 1):
-                        pending.append(pool.submit(search, c))
-                    yield result
-            finally:
-                for future in pending:
-                    future.cancel()
 
     def _rerank(self, run: Run):
         if self.reranker_path is None:
