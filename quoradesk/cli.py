@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rerank only pairs scoring at least this (default 0.75 for cosine, 0 for dot)")
     sp.add_argument("--rerank-int8", action=argparse.BooleanOptionalAction,
                     help="on a CPU, rerank with the int8 model in ONNX Runtime (the default): "
-                         "1.5-1.8x the pairs per second, held-out pair AP 0.880 against 0.879 in "
+                         "1.3-2.2x the pairs per second, held-out pair AP 0.880 against 0.879 in "
                          "float32; made once per model and cached. --no-rerank-int8: float32")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
     sp.add_argument("--chunk-size", type=_positive_int,

@@ -211,7 +211,7 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = False):
     """Load a CrossEncoder in float32. ``int8`` on a CPU: the same model run by ONNX Runtime
     with int8 weights (:class:`~quoradesk.core.onnx_rerank.Int8CrossEncoder`, exported on first
-    use and cached): measured 1.5-1.8x the pairs per second on 2 cores, held-out pair AP 0.880
+    use and cached): measured 1.3-2.2x the pairs per second on 2 cores, held-out pair AP 0.880
     against 0.879 (bench/rerank.py). Other devices run the float32 model as it is."""
     p = check_model_dir(path, "CrossEncoder model")
     _quiet_transformers()

@@ -9,11 +9,13 @@ Usage::
     fast = Int8CrossEncoder.for_model(source, path)          # exported once, then cached
     fast.predict([("How do I learn Python?", "Best way to learn Python?")], batch_size=64)
 
-Why: on a CPU, reranking is most of a mining run, and fp32 already runs near the cores' peak.
-ONNX Runtime's dynamically quantised int8 matrix products (int8 weights per output channel,
-activations quantised on the fly) score 1.5-1.8x the pairs per second of the float32
-CrossEncoder on the 2-core dev machine, with held-out pair AP 0.880 against 0.879
-(bench/rerank.py); torch's own dynamic quantisation managed 1.2-1.35x at AP 0.874.
+Why: on a CPU, reranking is most of a mining run, and float32 already ran near an AVX2 CPU's
+peak. ONNX Runtime's dynamically quantised int8 matrix products (int8 weights per output
+channel, activations quantised on the fly) scored 1.3-1.55x the pairs per second of the
+float32 CrossEncoder on 1,500 held-out pairs and 2.2x on the 9,741 pairs of a 19k-question
+mining run (2-core Xeon with VNNI), with held-out pair AP 0.880 against 0.879
+(bench/rerank.py, bench/mine.py). torch's own dynamic quantisation (torch.ao, deprecated) ran
+as fast on that CPU but at AP 0.875, and only 1.2-1.35x on a 2-core AVX2 EPYC.
 
 The model is exported with torch's TorchScript-based ONNX exporter: ONNX Runtime ran its
 graph 1.5x faster than the graph of torch's newer exporter for this BERT (measured, both
