@@ -182,6 +182,10 @@ def main() -> None:
                 f"AP {mm.average_precision:.4f}")
         if args.half:
             check_half(kind, result, held_out)
+        if kind == "cross":  # its int8 file ships beside it (onnx_rerank.ship_int8)
+            from quoradesk.core.onnx_rerank import ship_int8
+
+            log(f"int8 reranker: {ship_int8(models.load_cross_encoder(result.path, 'cpu'), result.path)}")
         summary[kind] = {"seconds": result.seconds, "metrics": result.metrics, "config": asdict(config)}
     print(json.dumps(summary, indent=1, default=str))
 

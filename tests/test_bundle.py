@@ -33,9 +33,9 @@ def test_self_test_mines_the_sample(first_run_env):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "233 questions imported" in out.stdout
     assert "self-test passed" in out.stdout
-    # the int8 reranker is made inside the bundle on first use (torch's exporter, ONNX Runtime)
+    # the shipped int8 reranker runs in the bundle's ONNX Runtime, with nothing to export
     assert "reranker: int8 in ONNX Runtime\n" in out.stdout
-    assert list((Path(first_run_env["XDG_CACHE_HOME"]) / "quoradesk" / "onnx").glob("*/model_qint8.onnx"))
+    assert not (Path(first_run_env["XDG_CACHE_HOME"]) / "quoradesk" / "onnx").exists()
 
 
 def test_window_opens_the_sample_mines_it_and_exits(first_run_env, tmp_path):
@@ -52,3 +52,22 @@ def test_cli_in_the_bundle_reports_bad_input_cleanly(first_run_env, tmp_path):
     out = subprocess.run([str(BUNDLE), "import", str(bad), "--db", str(tmp_path / "p.sqlite")],
                          env=first_run_env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "binary" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_users_reranker_gets_its_int8_file_made_inside_the_bundle(first_run_env, tmp_path):
+    """A CrossEncoder the user trained has no int8 file yet: the bundle exports and quantises
+    it (torch's exporter, onnx, ONNX Runtime's quantiser) and reranks with it."""
+    import json
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    mine = tmp_path / "my-reranker"
+    shutil.copytree(root / "resources" / "models" / "cross-quora", mine)
+    meta = mine / "quoradesk_training.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "note": "retrained"}))
+    out = subprocess.run([str(BUNDLE), "mine", str(root / "resources" / "sample_questions.csv"),
+                          "--db", str(tmp_path / "p.sqlite"), "--reranker", str(mine), "--quiet"],
+                         env=first_run_env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "(int8, ONNX Runtime)" in out.stdout and "float32 instead" not in out.stdout
+    assert list((Path(first_run_env["XDG_CACHE_HOME"]) / "quoradesk" / "onnx").glob("*/model_qint8.onnx"))

@@ -52,17 +52,39 @@ def test_int8_scores_rank_held_out_pairs_like_float32(fp32, held_out):
     assert np.abs(alone - y[:20]).max() < 0.1
 
 
-def test_int8_model_is_made_once_and_cached(fp32, app_cache):
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory):
+    """A copy of the shipped CrossEncoder folder whose content key differs (as after training),
+    so its shipped int8 file no longer applies."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("retrained") / "cross"
+    shutil.copytree(CROSS, folder)
+    meta = folder / "quoradesk_training.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "note": "retrained"}))
+    return folder
+
+
+def test_the_shipped_reranker_carries_its_int8_file(fp32, app_cache):
     path = onnx_rerank.int8_file(fp32, CROSS)
+    assert path == CROSS / onnx_rerank.SHIPPED  # nothing to export on a first run
+    assert not (app_cache / "onnx" / models.model_key(CROSS)).exists()
+
+
+def test_int8_model_is_made_once_and_cached(retrained, app_cache):
+    source = models.load_cross_encoder(retrained, "cpu")
+    path = onnx_rerank.int8_file(source, retrained)
     assert path.is_file() and path.parent.parent == app_cache / "onnx"
-    assert path.parent.name == models.model_key(CROSS)  # a retrained model gets its own
+    assert path.parent.name == models.model_key(retrained) != models.model_key(CROSS)
     made = path.stat().st_mtime_ns
-    assert onnx_rerank.int8_file(fp32, CROSS) == path and path.stat().st_mtime_ns == made
+    assert onnx_rerank.int8_file(source, retrained) == path and path.stat().st_mtime_ns == made
     # nothing half-made is left beside it (it is built in a temporary folder, then moved)
     assert sorted(p.name for p in path.parent.iterdir()) == [".lock", onnx_rerank.FILE_NAME]
 
 
-def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkeypatch, dev_tsv, splade_path):
+def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkeypatch, dev_tsv, splade_path,
+                                                              retrained):
     import torch
 
     def refuse(*args, **kwargs):
@@ -74,7 +96,7 @@ def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkey
     src.write_text("\n".join(dev_tsv.read_text(encoding="utf-8", errors="replace").splitlines()[:60]) + "\n")
     with Store(tmp_path / "p.sqlite") as store:
         store.add_import(load_questions(src))
-        job = MiningJob(store, sparse_model=splade_path, reranker=CROSS, params=MiningParams(), device="cpu")
+        job = MiningJob(store, sparse_model=splade_path, reranker=retrained, params=MiningParams(), device="cpu")
         events = list(job.run())
         run = store.get_run(job.run_record.id)
         assert events[-1].stage == "done" and run.status == "done" and run.reranked

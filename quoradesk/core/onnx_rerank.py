@@ -21,6 +21,8 @@ The model is exported with torch's TorchScript-based ONNX exporter: ONNX Runtime
 graph 1.5x faster than the graph of torch's newer exporter for this BERT (measured, both
 quantised the same way). Export and quantisation take about 5 s, once per model: the file is
 cached under ``user_cache_dir()/onnx/<model content key>/``, so a retrained model gets its own.
+The shipped CrossEncoder carries its file (``onnx/`` in its folder, see ``ship_int8``), so the
+default model is never exported on a user's machine.
 Tokenisation and the activation (sigmoid for one label) are the CrossEncoder's own, so only the
 matrix arithmetic differs. One difference to know: activations are quantised with one scale per
 batch, so a pair's score moves a little with the pairs batched beside it (on held-out pairs,
@@ -41,6 +43,10 @@ import numpy as np
 from .resources import user_cache_dir
 
 FILE_NAME = "model_qint8.onnx"
+# A model folder may carry its int8 file (the shipped CrossEncoder does: no export on a first
+# run, none inside the bundle) in onnx/, beside the content key of the weights it was made from.
+SHIPPED = Path("onnx") / FILE_NAME
+SHIPPED_KEY = Path("onnx") / "model_qint8.key"
 
 
 class Int8CrossEncoder:
@@ -103,7 +109,11 @@ def int8_file(source, model_dir: str | Path, cache_dir: str | Path | None = None
 
     from .models import model_key
 
-    folder = Path(cache_dir or user_cache_dir()) / "onnx" / model_key(model_dir)
+    key = model_key(model_dir)
+    shipped, stamp = Path(model_dir) / SHIPPED, Path(model_dir) / SHIPPED_KEY
+    if shipped.is_file() and stamp.is_file() and stamp.read_text().strip() == key:
+        return shipped
+    folder = Path(cache_dir or user_cache_dir()) / "onnx" / key
     target = folder / FILE_NAME
     if target.is_file():
         return target
@@ -118,6 +128,26 @@ def int8_file(source, model_dir: str | Path, cache_dir: str | Path | None = None
             quantize_int8(fp32, quantised)
             os.replace(quantised, target)
     return target
+
+
+def ship_int8(source, model_dir: str | Path) -> Path:
+    """Put the int8 file of ``source`` (loaded from ``model_dir``) into the model folder itself,
+    with the key of the weights it was made from (scripts/train_default_models.py does this for
+    the shipped CrossEncoder). A folder whose weights change later gets a new file in the cache
+    instead: the key no longer matches."""
+    import shutil
+
+    from .models import model_key
+
+    model_dir = Path(model_dir)
+    with tempfile.TemporaryDirectory() as cache:
+        made = int8_file(source, model_dir, cache)
+        if made == model_dir / SHIPPED:  # already there, from these weights
+            return made
+        (model_dir / SHIPPED).parent.mkdir(exist_ok=True)
+        shutil.copyfile(made, model_dir / SHIPPED)
+    (model_dir / SHIPPED_KEY).write_text(model_key(model_dir) + "\n")
+    return model_dir / SHIPPED
 
 
 def export_onnx(source, path: Path) -> None:
