@@ -231,7 +231,8 @@ class MiningJob:
                     raise
                 # A CrossEncoder the ONNX exporter cannot take still reranks, in float32.
                 self._reranker = models.load_cross_encoder(self.reranker_path, self.device)
-                self.reranker_note = f"{exc}; reranked in float32 instead"
+                why = exc.__cause__ or exc
+                self.reranker_note = f"the int8 reranker could not be made ({why}); reranked in float32 instead"
         return self._reranker
 
     # ------------------------------------------------------------ the pipeline

@@ -210,8 +210,8 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 
 def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = False):
     """Load a CrossEncoder in float32. ``int8`` on a CPU: the same model run by ONNX Runtime
-    with int8 weights (:class:`~quoradesk.core.onnx_rerank.Int8CrossEncoder`, exported on first
-    use and cached): measured 1.3-2.2x the pairs per second on 2 cores, held-out pair AP 0.880
+    with int8 weights (:class:`~quoradesk.core.onnx_rerank.Int8CrossEncoder`: the shipped model
+    carries its file, another is exported on first use and cached): measured 1.3-2.2x the pairs per second on 2 cores, held-out pair AP 0.880
     against 0.879 (bench/rerank.py). Other devices run the float32 model as it is."""
     p = check_model_dir(path, "CrossEncoder model")
     _quiet_transformers()
@@ -231,8 +231,8 @@ def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = Fa
         try:
             return Int8CrossEncoder.for_model(model, p)
         except Exception as exc:  # the exporter and ONNX Runtime raise many types
-            raise ModelError(f"Could not make the int8 reranker from {p} ({exc}): "
-                             f"turn faster reranking off") from exc
+            raise ModelError(f"Could not make the int8 reranker from {p} ({exc}); untick Fast "
+                             f"reranking (--no-rerank-int8) to rerank in float32") from exc
     return model
 
 
