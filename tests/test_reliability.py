@@ -219,6 +219,10 @@ def test_labelling_while_another_process_mines(tmp_path):
             s.set_label(a, b, label)
             written[(a, b)] = label
             i += 1
+            # 500 labels a second, far beyond any reviewer. Without a pause this loop takes the
+            # write lock again the moment it lets go, and SQLite, which does not queue waiting
+            # writers, can starve the miner past its 10 s timeout (seen on a fast CPU).
+            time.sleep(0.002)
     assert proc.wait() == 0, proc.stderr.read()
     with Store(db, create=False) as s:
         assert s.integrity_ok()
