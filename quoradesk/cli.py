@@ -404,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rerank-int8", action=argparse.BooleanOptionalAction,
                     help="on a CPU, rerank with the int8 model in ONNX Runtime (the default): "
                          "1.3-2.2x the pairs per second, held-out pair AP 0.880 against 0.879 in "
-                         "float32; made once per model and cached. --no-rerank-int8: float32")
+                         "float32; the shipped model carries its int8 file, another model's is made on first use "
+                         "and cached. --no-rerank-int8: float32")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
     sp.add_argument("--chunk-size", type=_positive_int,
                     help="questions encoded, and pairs reranked, per saved chunk (work lost to a "
