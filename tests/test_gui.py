@@ -111,6 +111,14 @@ def test_cancel_then_resume(qtbot, window, tmp_path, dev_slice):
     run = window.store.latest_run()
     assert run.status == "cancelled" and run.stage == "encode"
     assert tab.start_button.text() == "Resume mining"
+    # other settings would start a new run, and the tab says so; set back, it resumes again
+    tab.top_k.setValue(tab.top_k.value() + 1)
+    assert tab.start_button.text() == "Start mining" and "with other settings" in tab.status.text()
+    tab.top_k.setValue(tab.top_k.value() - 1)
+    tab.rerank_int8.setChecked(not tab.rerank_int8.isChecked())  # part of the run's parameters too
+    assert tab.start_button.text() == "Start mining"
+    tab.rerank_int8.setChecked(not tab.rerank_int8.isChecked())
+    assert tab.start_button.text() == "Resume mining"
     run_id = mine(qtbot, window)
     assert run_id == run.id and window.store.get_run(run_id).status == "done"
 

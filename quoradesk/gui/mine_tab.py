@@ -138,6 +138,15 @@ class MineTab(QWidget):
             w.setEnabled(self.rerank.isChecked())
             self.rerank.toggled.connect(w.setEnabled)
 
+        # Start resumes an unfinished run only with its own settings: say which Start will do
+        # as the settings change.
+        for signal in (self.model.edit.textChanged, self.reranker.edit.textChanged, self.rerank.toggled,
+                       self.top_k.valueChanged, self.keep_above.valueChanged,
+                       self.max_neighbours.valueChanged, self.rerank_top.valueChanged,
+                       self.rerank_floor.valueChanged, self.rerank_int8.toggled, self.min_score.valueChanged,
+                       self.similarity.currentTextChanged, self.search.currentTextChanged):
+            signal.connect(self._settings_changed)
+
         form = QFormLayout()
         form.addRow("SPLADE model:", self.model)
         form.addRow("CrossEncoder:", self.reranker)
@@ -209,12 +218,31 @@ class MineTab(QWidget):
         n = store.question_count()
         last = store.latest_run()
         text = f"{n} questions in the project."
-        if last is not None and last.status in ("cancelled", "failed", "running"):
+        resumable = last is not None and last.status in ("cancelled", "failed", "running")
+        if resumable and self.resumes(last):
             text += f" Run {last.id} stopped during {last.stage} ({last.status}): Start resumes it."
             self.start_button.setText("Resume mining")
         else:
+            if resumable:
+                text += (f" Run {last.id} stopped during {last.stage} with other settings: Start begins "
+                         f"a new run (set them back to resume it).")
             self.start_button.setText("Start mining")
         self.status.setText(text)
+
+    def resumes(self, run) -> bool:
+        """Whether Start, with the settings shown, takes up ``run``: the same models and
+        parameters (MiningJob also checks the models' contents and the questions)."""
+        key = self.params().key()
+        if run.device != "cpu":
+            key["rerank_int8"] = False  # as MiningJob records it off the CPU
+        model = self.model.text().strip() or models.default_sparse_model_path()
+        reranker = self.reranker.text().strip() if self.rerank.isChecked() else ""
+        return (run.params == key and run.sparse_model == models.describe(model)
+                and (run.reranker or "") == (models.describe(reranker) if reranker else ""))
+
+    def _settings_changed(self, *_) -> None:
+        if self.window.store is not None and not (self.worker and self.worker.running):
+            self.refresh()
 
     def start(self) -> None:
         store = self.window.store
