@@ -121,7 +121,7 @@ def main() -> None:
     sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
     m = mining_metrics(sparse_ranked, gold)
     label = f"QuoraDesk ({models.describe(job.sparse_model_path)}" + (
-        f" + {models.describe(reranker)}{' int8' if params.rerank_int8 and job.device == 'cpu' else ''})" if reranker else ", no rerank)"
+        f" + {models.describe(reranker)}{' int8' if job.params.rerank_int8 else ''})" if reranker else ", no rerank)"
     )
     rows.append((label, t_import + t_total, m, {
         "import": t_import, "encode": tm.get("encode", 0), "search": tm.get("search", 0),

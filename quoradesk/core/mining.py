@@ -56,7 +56,7 @@ class MiningParams:
     rerank_batch: int = 64  # reranker batch (pairs, sorted by length)
     # On a CPU, rerank with the int8 model run by ONNX Runtime (models.load_cross_encoder):
     # 1.3-2.2x the pairs per second, held-out pair AP 0.880 against 0.879 in float32.
-    # MiningJob turns it off on other devices, which rerank in float32.
+    # Off on other devices, which rerank in float32 (on_device).
     rerank_int8: bool = True
     # Questions per committed encoding chunk, and pairs per rerank chunk. Batches are sorted
     # by length within a chunk: at 256 a batch of 64 questions is 66% padding, at 2048 15%.
@@ -77,6 +77,11 @@ class MiningParams:
             object.__setattr__(self, "rerank_floor", 0.75 if self.similarity == "cosine" else 0.0)
         if self.keep_above is None and self.similarity == "cosine":
             object.__setattr__(self, "keep_above", 0.75)
+
+    def on_device(self, device: str) -> MiningParams:
+        """These parameters as a run on ``device`` uses and records them: int8 reranking is a
+        CPU engine, so elsewhere the float32 model reranks."""
+        return replace(self, rerank_int8=False) if self.rerank_int8 and device != "cpu" else self
 
     def key(self) -> dict:
         """What defines a run's result (batch size does not)."""
@@ -162,10 +167,7 @@ class MiningJob:
         self.sparse_model_path = Path(sparse_model) if sparse_model else models.default_sparse_model_path()
         self.reranker_path = Path(reranker) if reranker else None
         self.device = models.pick_device(device)
-        self.params = params or MiningParams()
-        if self.params.rerank_int8 and self.device != "cpu":
-            # int8 is a CPU engine: elsewhere the float32 model reranks, and the run says so.
-            self.params = replace(self.params, rerank_int8=False)
+        self.params = (params or MiningParams()).on_device(self.device)
         self.resume = resume
         self._cancel = threading.Event()
         self._encoder = None

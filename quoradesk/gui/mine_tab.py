@@ -232,9 +232,7 @@ class MineTab(QWidget):
     def resumes(self, run) -> bool:
         """Whether Start, with the settings shown, takes up ``run``: the same models and
         parameters (MiningJob also checks the models' contents and the questions)."""
-        key = self.params().key()
-        if run.device != "cpu":
-            key["rerank_int8"] = False  # as MiningJob records it off the CPU
+        key = self.params().on_device(run.device).key()
         model = self.model.text().strip() or models.default_sparse_model_path()
         reranker = self.reranker.text().strip() if self.rerank.isChecked() else ""
         return (run.params == key and run.sparse_model == models.describe(model)
