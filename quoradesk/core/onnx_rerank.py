@@ -91,7 +91,7 @@ class Int8CrossEncoder:
         scores = []
         for lo in range(0, len(pairs), batch_size):
             features = self.source.preprocess(list(pairs[lo : lo + batch_size]))
-            feed = {name: features[name].numpy().astype(np.int64) for name in self.input_names}
+            feed = {name: features[name].numpy().astype(np.int64, copy=False) for name in self.input_names}
             logits = torch.from_numpy(self.session.run(None, feed)[0])
             if logits.shape[-1] == 1:
                 logits = logits[..., 0]
