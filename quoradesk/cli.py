@@ -169,7 +169,7 @@ def _pick_run(store, run_id):
 
 
 def _print_pairs(store, run_id, limit, min_score, *, explain, encoder, key=None) -> None:
-    from .core.explain import explain_pair
+    from .core.explain import explain_match
 
     pairs = store.top_pairs(run_id, limit=limit, min_score=min_score)
     if not pairs:
@@ -187,8 +187,8 @@ def _print_pairs(store, run_id, limit, min_score, *, explain, encoder, key=None)
         label = f"  [{p.label}]" if p.label else ""
         print(f"{i:>3}. {scores}{label}\n     A: {p.text_a}\n     B: {p.text_b}")
         if vectors is not None:
-            tokens = explain_pair(encoder, vectors[p.a], vectors[p.b], top_k=6)
-            print("     matched on: " + ", ".join(f"{t} {w:.2f}" for t, w in tokens))
+            why = explain_match(encoder, vectors[p.a], vectors[p.b], top_k=6, also_k=3)
+            print("     matched on: " + why.text())
 
 
 def cmd_pairs(args) -> int:

@@ -9,11 +9,12 @@ from sentence_transformers.sparse_encoder.models import SpladePooling
 
 from quoradesk.core.encode import SpladeHeadEncoder, encode_csr
 from quoradesk.core.questions import load_questions
+from quoradesk.core.resources import SAMPLE_QUESTIONS
 
 
 @pytest.fixture(scope="module")
-def texts(dev_tsv):
-    qs = [q.text for q in load_questions(dev_tsv).questions[:150]]
+def texts():
+    qs = [q.text for q in load_questions(SAMPLE_QUESTIONS).questions[:150]]
     return qs + ["", "?", "why " * 300]  # empty, punctuation only, past the 512-token limit
 
 

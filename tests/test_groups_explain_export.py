@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from quoradesk.core.explain import explain_pair
+from quoradesk.core.explain import Explanation, explain_match, explain_pair, is_content_token
 from quoradesk.core.export import export_groups, export_pairs, export_unique, safe_cell
 from quoradesk.core.groups import duplicate_groups
 from quoradesk.core.mining import MiningJob, MiningParams
@@ -68,6 +68,35 @@ def test_explanation_names_the_shared_tokens(mined, encoder):
     assert all(w > 0 for _, w in tokens)
     total = float((m[0].multiply(m[1])).sum())
     assert sum(w for _, w in tokens) <= total + 1e-3  # parts of the real dot product
+
+
+def test_content_tokens_come_first_and_the_rest_is_kept_apart(mined, encoder):
+    store, run = mined
+    m = store.load_encodings(run.sparse_model_key, [4, 5], dim=30522)  # the two sky questions
+    every = dict(explain_pair(encoder, m[0], m[1], top_k=None))
+    why = explain_match(encoder, m[0], m[1], top_k=5, also_k=3)
+    print(why.text())
+    content = [t for t, _ in why.content]
+    assert content[:2] and set(content[:2]) <= {"sky", "blue"}  # what the pair is about leads
+    assert all(is_content_token(t) for t in content)
+    assert "?" in [t for t, _ in why.also] and all(not is_content_token(t) for t, _ in why.also)
+    assert all(every[t] == w for t, w in why.content + why.also)  # exact weights, not rescaled
+    assert [w for _, w in why.content] == sorted((w for _, w in why.content), reverse=True)
+    # the heaviest content tokens of all the shared ones, however heavy "?" and "why" are
+    assert content == [t for t, _ in sorted(every.items(), key=lambda x: -x[1]) if is_content_token(t)][:5]
+
+
+@pytest.mark.parametrize("token, content", [("python", True), ("?", False), ("why", False),
+                                            ("everything", False), ("##s", False), ("##ing", True),
+                                            ("2018", True), ("'", False), ("best", True)])
+def test_function_words_and_punctuation_are_not_content(token, content):
+    assert is_content_token(token) is content
+
+
+def test_explanation_text():
+    assert Explanation([("sky", 3.5)], [("?", 1.25)]).text() == "sky 3.50 (also ? 1.25)"
+    assert Explanation([], [("why", 0.5)]).text() == "also why 0.50"
+    assert Explanation().text() == "no shared tokens" and not Explanation()
 
 
 def test_exports_round_trip_and_neutralise_formulas(mined, tmp_path):

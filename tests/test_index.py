@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from owned_data import write_pairs
 from scipy import sparse
 
 from quoradesk.core.encode import encode_csr
@@ -19,10 +20,8 @@ from quoradesk.core.questions import load_questions
 
 
 @pytest.fixture(scope="module")
-def real_matrix(encoder, dev_tsv, tmp_path_factory):
-    lines = dev_tsv.read_text(encoding="utf-8", errors="replace").splitlines()[:250]
-    path = tmp_path_factory.mktemp("idx") / "slice.tsv"
-    path.write_text("\n".join(lines) + "\n")
+def real_matrix(encoder, tmp_path_factory):
+    path = write_pairs(tmp_path_factory.mktemp("idx") / "slice.tsv", 250)
     texts = [q.text for q in load_questions(path).questions]
     return encode_csr(encoder, texts, batch_size=64)
 

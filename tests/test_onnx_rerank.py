@@ -83,7 +83,7 @@ def test_int8_model_is_made_once_and_cached(retrained, app_cache):
     assert sorted(p.name for p in path.parent.iterdir()) == [".lock", onnx_rerank.FILE_NAME]
 
 
-def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkeypatch, dev_tsv, splade_path,
+def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkeypatch, pair_slice, splade_path,
                                                               retrained):
     import torch
 
@@ -92,8 +92,7 @@ def test_a_reranker_the_exporter_cannot_take_reranks_in_float32(tmp_path, monkey
 
     monkeypatch.setenv("QUORADESK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(torch.onnx, "export", refuse)
-    src = tmp_path / "slice.tsv"
-    src.write_text("\n".join(dev_tsv.read_text(encoding="utf-8", errors="replace").splitlines()[:60]) + "\n")
+    src = pair_slice(60)
     with Store(tmp_path / "p.sqlite") as store:
         store.add_import(load_questions(src))
         job = MiningJob(store, sparse_model=splade_path, reranker=retrained, params=MiningParams(), device="cpu")

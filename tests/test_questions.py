@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from owned_data import pair_lines
 
 from quoradesk.core.questions import ImportError_, load_questions
 
@@ -14,8 +15,8 @@ def accounted(result) -> bool:
     return result.entries == result.accepted + result.merged + result.rejected_entries
 
 
-def test_dev_split_format(dev_slice):
-    result = load_questions(dev_slice(300))
+def test_dev_split_format(pair_slice):
+    result = load_questions(pair_slice(300))
     assert result.detected.format == "quora-split"
     assert result.rows_total == 300
     assert len(result.labelled_pairs) >= 295  # a pair of two identical texts has no pair
@@ -25,8 +26,8 @@ def test_dev_split_format(dev_slice):
     assert result.questions[first.a].sources[0].endswith(":question1")
 
 
-def test_quora_release_tsv_and_kaggle_csv(tmp_path, dev_lines):
-    rows = [ln.split("\t") for ln in dev_lines[:50]]
+def test_quora_release_tsv_and_kaggle_csv(tmp_path):
+    rows = [ln.split("\t") for ln in pair_lines(50)]
     tsv = tmp_path / "quora_duplicate_questions.tsv"
     tsv.write_text(
         "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
@@ -175,8 +176,8 @@ def test_nul_bytes_in_a_row(tmp_path):
     assert res.accepted == 2 and res.rejected[0].line == 2 and "NUL" in res.rejected[0].reason
 
 
-def test_bad_labels_in_pair_file_are_rejected(tmp_path, dev_lines):
-    lines = dev_lines[:20]
+def test_bad_labels_in_pair_file_are_rejected(tmp_path):
+    lines = pair_lines(20)
     bad = lines[5].split("\t")
     bad[0] = "yes"
     lines = lines[:5] + ["\t".join(bad)] + lines[6:]

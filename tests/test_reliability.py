@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from owned_data import write_pairs
 
 from quoradesk.core import models
 from quoradesk.core.mining import MiningJob, MiningParams
@@ -21,7 +22,7 @@ from quoradesk.core.resources import SAMPLE_QUESTIONS
 from quoradesk.core.store import ProjectError, Store
 
 REPO = Path(__file__).resolve().parents[1]
-N_PAIRS = 300  # 300 dev pairs: 599 questions, about 8 s for a whole CLI run
+N_PAIRS = 300  # 300 of the project's pairs (owned_data): 600 questions, about 8 s for a whole CLI run
 CHUNK = 32  # questions (encode) and pairs (rerank) per commit: many commits for kills to split
 
 
@@ -37,10 +38,8 @@ def pair_rows(store: Store, run_id: int) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def slice_file(tmp_path_factory, dev_lines):
-    path = tmp_path_factory.mktemp("slice") / "slice.tsv"
-    path.write_text("\n".join(dev_lines[:N_PAIRS]) + "\n", encoding="utf-8")
-    return path
+def slice_file(tmp_path_factory):
+    return write_pairs(tmp_path_factory.mktemp("slice") / "slice.tsv", N_PAIRS)
 
 
 @pytest.fixture(scope="module")
@@ -252,14 +251,14 @@ print("OK")
 """
 
 
-def test_full_disk_gives_a_clear_error_and_keeps_the_last_good_state(tmp_path, dev_slice):
+def test_full_disk_gives_a_clear_error_and_keeps_the_last_good_state(tmp_path, pair_slice):
     db = tmp_path / "full.sqlite"
     with Store(db) as s:
         s.add_import(load_questions(SAMPLE_QUESTIONS))
         s.set_label(1, 2, "accepted")
         before = (s.question_count(), s.labels())
     size = db.stat().st_size  # RLIMIT_FSIZE caps every file: the project and its WAL
-    big = dev_slice(3000)  # about 5,800 more questions: far more than the limit allows
+    big = pair_slice(3000)  # about 5,200 more questions: far more than the limit allows
     out = subprocess.run([sys.executable, "-c", FILLER, str(db), str(big), str(size + 64 * 1024)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 4, out.stdout + out.stderr

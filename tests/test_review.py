@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from owned_data import write_pairs
 
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
@@ -11,10 +12,9 @@ from quoradesk.core.store import Store
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, dev_tsv, splade_path):
+def project(tmp_path_factory, splade_path):
     tmp = tmp_path_factory.mktemp("review")
-    src = tmp / "slice.tsv"
-    src.write_text("\n".join(dev_tsv.read_text(encoding="utf-8", errors="replace").splitlines()[:80]) + "\n")
+    src = write_pairs(tmp / "slice.tsv", 80)
     path = tmp / "p.sqlite"
     store = Store(path)
     store.add_import(load_questions(src))

@@ -8,26 +8,48 @@ import time
 
 import numpy as np
 import pytest
+from owned_data import write_pairs
 
 from quoradesk.core import evaluate, models, training
 from quoradesk.core.training import TrainingError
+from quoradesk.core.training_events import LossHistory
 
 
 @pytest.fixture(scope="module")
-def dev_pairs(dev_tsv):
+def owned_pairs(tmp_path_factory):
+    """2,000 of the project's own labelled pairs (owned_data): the sample's and variants."""
+    return training.read_pair_file(write_pairs(tmp_path_factory.mktemp("pairs") / "pairs.tsv", 2000))
+
+
+@pytest.fixture(scope="module")
+def split(owned_pairs):
+    return training.split_held_out(owned_pairs, 0.15, seed=12)
+
+
+@pytest.fixture(scope="module")
+def quora_pairs(dev_tsv):
     return training.read_pair_file(dev_tsv)
 
 
 @pytest.fixture(scope="module")
-def split(dev_pairs):
-    return training.split_held_out(dev_pairs, 0.15, seed=12)
+def quora_split(quora_pairs):
+    """The split the shipped models were trained on the rest of: its held-out part is unseen."""
+    return training.split_held_out(quora_pairs, 0.15, seed=12)
 
 
-def test_held_out_split_shares_no_question(dev_pairs, split):
+def assert_held_out_shares_no_question(pairs, split):
     train, held = split
-    assert len(train) + len(held) == len(dev_pairs) and 1400 <= len(held) <= 1600
+    assert len(train) + len(held) == len(pairs) and 0.13 <= len(held) / len(pairs) <= 0.17
     assert not (set(train.q1) | set(train.q2)) & (set(held.q1) | set(held.q2))
-    assert 0.4 < held.positives / len(held) < 0.6
+    assert 0.4 < held.positives / len(held) < 0.65
+
+
+def test_held_out_split_shares_no_question(owned_pairs, split):
+    assert_held_out_shares_no_question(owned_pairs, split)
+
+
+def test_quora_held_out_split_shares_no_question(quora_pairs, quora_split):
+    assert_held_out_shares_no_question(quora_pairs, quora_split)  # 1,500 of 10,000 held out
 
 
 def test_sparse_training_lowers_the_loss(split, tmp_path):
@@ -83,8 +105,8 @@ def test_sparse_evaluation_matches_an_independent_computation(split, encoder):
     assert 0 < m["active_dims"] < 300
 
 
-def test_shipped_models_load_offline_and_classify_held_out_pairs(split, monkeypatch):
-    _, held = split
+def test_shipped_models_load_offline_and_classify_held_out_pairs(quora_split, monkeypatch):
+    _, held = quora_split
 
     def no_network(*args, **kwargs):
         raise AssertionError("a model load tried to reach the network")
@@ -194,12 +216,50 @@ def test_distillation_trains_and_needs_a_teacher(split, tmp_path):
         training.train_sparse(models.base_splade_path(), few, None, tmp_path / "a", config, device="cpu",
                               teacher=tmp_path)
     assert time.perf_counter() - started < 10 and not (tmp_path / "a").exists()
-    losses = []
+    losses, history = [], LossHistory()
+
+    def on_event(e):
+        if e.kind == "loss":
+            losses.append(e.values["loss"])
+            history.add(e)
+
     result = training.train_sparse(
         models.base_splade_path(), few, None, tmp_path / "b", config, device="cpu",
-        teacher=models.default_reranker_path(),
-        on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
+        teacher=models.default_reranker_path(), on_event=on_event,
     )
     assert result.card["teacher_pairs"] > len(few) and len(losses) == result.steps >= 6
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    # one task alone ("distil"): no per-task split, the one series is the loss
+    assert list(history.series) == ["loss"] and history.points("loss")[1] == losses
     assert models.load_sparse_encoder(result.path, "cpu").encode(["Why is the sky blue?"]).shape[1] == 30522
+
+
+def test_two_tasks_report_their_losses_apart(split, tmp_path):
+    """MNRL beside distillation: every batch is one task's, and their losses differ tenfold;
+    each loss event says which task's batches it averages, so each is a series of its own."""
+    train, _ = split
+    few = train.subset([i for i, y in enumerate(train.labels) if y][:32] + [i for i, y in enumerate(train.labels) if not y][:16])
+    config = training.SparseConfig(loss="mnrl-cos+distil", epochs=2, batch_size=8, learning_rate=2e-4,
+                                   logging_steps=1, distil_top_k=1)
+    events = []
+    training.train_sparse(models.base_splade_path(), few, None, tmp_path / "m", config, device="cpu",
+                          teacher=models.default_reranker_path(),
+                          on_event=lambda e: e.kind == "loss" and events.append(e))
+    history = LossHistory()
+    for e in events:
+        history.add(e)
+        (task, value), = e.values["task_losses"].items()  # logged every step: one task's batch
+        assert value == pytest.approx(e.values["loss"], rel=1e-3, abs=1e-4)
+    assert set(history.series) == {"mnrl", "distil"}
+    mnrl, distil = (np.mean(history.points(t)[1]) for t in ("mnrl", "distil"))
+    print(f"mean loss: mnrl {mnrl:.3f}, distil {distil:.3f}")
+    assert distil > 3 * mnrl  # the scales one line would have jumped between
+    trend = history.trend("mnrl")
+    assert len(trend) == len(history.points("mnrl")[1]) and trend[0] == pytest.approx(history.points("mnrl")[1][0])
+
+
+def test_loss_trend_is_a_debiased_moving_average():
+    history = LossHistory(smoothing=0.5)
+    for step, v in enumerate([4.0, 2.0, 2.0], start=1):
+        history.add(training.TrainEvent("loss", step, 0.0, {"loss": v}))
+    assert history.trend("loss") == pytest.approx([4.0, (0.25 * 4 + 0.5 * 2) / 0.75, (0.125 * 4 + 0.25 * 2 + 0.5 * 2) / 0.875])

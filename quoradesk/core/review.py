@@ -11,17 +11,27 @@ Usage::
     rows = review.page(0, 100)                      # PairRow objects, best first
     review.label(rows[0], "accepted"); review.undo()
     counts, edges = review.histogram()
-    tokens = review.explain(rows[0])                # [("python", 4.99), ...]
+    why = review.explain(rows[0])                   # why.content: [("python", 4.99), ...]
+
+    # A window reads what it paints first on a worker thread, with a connection of its own,
+    # then carries on with its own connection:
+    first = ReviewSession(worker_store, run_id).first_view(page=500)
+    review = first.session.on_store(ui_store)
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .export import run_groups
 from .store import Pair, Store
+
+if TYPE_CHECKING:  # explain imports torch, which the window loads in the background
+    from .explain import Explanation
 
 # Table columns -> store orders (score: reranker where it ran, else sparse).
 COLUMN_ORDERS = ("score", "question_a", "question_b", "label")
@@ -37,6 +47,21 @@ class PairRow:
         """The four columns of the table: score, question A, question B, label."""
         p = self.pair
         return ("–" if p.score is None else f"{p.score:.3f}", p.text_a, p.text_b, p.label or "")
+
+
+@dataclass
+class FirstView:
+    """Everything the Review tab paints when a run opens, read in one go (off the UI thread):
+    the histogram, the count above the threshold, the first page and, when the model is at
+    hand or loads, the first pair's explanation."""
+
+    session: ReviewSession
+    counts: np.ndarray
+    edges: np.ndarray
+    total: int  # pairs at or above the threshold (and matching the search)
+    all_pairs: int
+    rows: list[PairRow]
+    explanation: Explanation | None = None
 
 
 def default_threshold(run) -> float:
@@ -66,6 +91,7 @@ class ReviewSession:
         self.search = ""  # keep pairs where either question contains this text
         self._encoder = encoder
         self._scores: np.ndarray | None = None
+        self._explained: dict[tuple[int, int, int], Explanation] = {}  # pairs explained so far
 
     @property
     def score_name(self) -> str:
@@ -87,6 +113,28 @@ class ReviewSession:
             return np.zeros(bins), np.linspace(0, 1, bins + 1)
         lo, hi = float(s.min()), float(s.max())
         return np.histogram(s, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+
+    def first_view(self, page: int, explain: bool = True) -> FirstView:
+        """Read what opening this run shows. ``explain``: also load the explaining model (if
+        not given) and explain the best pair (kept, so showing it later costs nothing); a
+        model that cannot load leaves the explanation out, and the pairs reviewable."""
+        counts, edges = self.histogram()
+        total = self.count()
+        rows = self.page(0, min(page, total))
+        view = FirstView(self, counts, edges, total, self.count(above_threshold=False), rows)
+        if explain and rows:
+            try:
+                view.explanation = self.explain(rows[0])
+            except Exception:  # a model moved away: show_current says why when the row shows
+                pass
+        return view
+
+    def on_store(self, store: Store) -> ReviewSession:
+        """This session (run, threshold, order, search, loaded model, scores) over another
+        connection to the same project: SQLite connections stay in the thread that made them."""
+        other = copy.copy(self)
+        other.store = store
+        return other
 
     def count(self, above_threshold: bool = True) -> int:
         if not above_threshold:
@@ -120,15 +168,19 @@ class ReviewSession:
     def groups(self) -> list[list[int]]:
         return run_groups(self.store, self.run.id, self.threshold)
 
-    def explain(self, row: PairRow, top_k: int = 8, encoder=None) -> list[tuple[str, float]]:
-        """The tokens shared by the pair's SPLADE vectors, heaviest first."""
-        from .explain import explain_pair
+    def explain(self, row: PairRow, top_k: int = 8, encoder=None) -> Explanation:
+        """The tokens shared by the pair's SPLADE vectors: content tokens first, heaviest
+        first, then punctuation and function words (``explain.Explanation``)."""
+        from .explain import explain_match
 
-        encoder = encoder or self.encoder()
-        m = self.store.load_encodings(
-            self.run.sparse_model_key, [row.pair.a, row.pair.b], dim=encoder.get_embedding_dimension()
-        )
-        return explain_pair(encoder, m[0], m[1], top_k=top_k)
+        key = (row.pair.a, row.pair.b, top_k)
+        if key not in self._explained:
+            encoder = encoder or self.encoder()
+            m = self.store.load_encodings(
+                self.run.sparse_model_key, [row.pair.a, row.pair.b], dim=encoder.get_embedding_dimension()
+            )
+            self._explained[key] = explain_match(encoder, m[0], m[1], top_k=top_k)
+        return self._explained[key]
 
     @property
     def encoder_loaded(self) -> bool:

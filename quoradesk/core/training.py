@@ -25,70 +25,27 @@ from __future__ import annotations
 
 import json
 import platform
-import random
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import models
-from .questions import ImportError_, load_questions
+from .training_data import (  # noqa: F401 - re-exported: training.read_pair_file and the rest
+    LabelledPairs,
+    ScoredPairs,
+    TrainingError,
+    check_pairs,
+    pairs_from_store,
+    read_pair_file,
+    split_held_out,
+    teacher_pairs,
+)
+from .training_events import TaskLosses, TrainEvent, _callback, task_loss_trainer
 
 SPARSE_LOSSES = ("mnrl", "mnrl-cos", "cosent", "mnrl+cosent", "distil", "mnrl-cos+distil")
-
-
-class TrainingError(Exception):
-    """Training cannot start (bad data, base model or output folder); says why."""
-
-
-@dataclass
-class LabelledPairs:
-    """Question pairs with a 0/1 duplicate label: the training and evaluation unit."""
-
-    q1: list[str] = field(default_factory=list)
-    q2: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    source: str = ""
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def positives(self) -> int:
-        return sum(self.labels)
-
-    def subset(self, idx: list[int]) -> LabelledPairs:
-        return LabelledPairs(
-            [self.q1[i] for i in idx], [self.q2[i] for i in idx], [self.labels[i] for i in idx],
-            self.source,
-        )
-
-
-@dataclass
-class ScoredPairs:
-    """Question pairs with a teacher's score in [0, 1]: distillation data."""
-
-    q1: list[str] = field(default_factory=list)
-    q2: list[str] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def restricted_to(self, questions: set[str]) -> ScoredPairs:
-        """The pairs whose two questions are both in ``questions``."""
-        keep = [i for i, (a, b) in enumerate(zip(self.q1, self.q2, strict=True)) if a in questions and b in questions]
-        return ScoredPairs([self.q1[i] for i in keep], [self.q2[i] for i in keep], [self.scores[i] for i in keep])
-
-
-@dataclass
-class TrainEvent:
-    kind: str  # "teacher" (distillation pairs scored) | "loss" | "eval" | "done"
-    step: int
-    epoch: float
-    values: dict  # {"loss": ..., "learning_rate": ...} or evaluator metrics
 
 
 @dataclass
@@ -137,118 +94,6 @@ class TrainResult:
     model: object = None  # the trained model, still in memory (float32)
 
 
-# ---------------------------------------------------------------- data
-
-
-def read_pair_file(path: str | Path) -> LabelledPairs:
-    """Labelled pairs from a Quora-format file; any malformed row is an error, not a skip."""
-    try:
-        result = load_questions(path)
-    except ImportError_ as exc:
-        raise TrainingError(str(exc)) from exc
-    if result.detected.format not in ("quora-pairs", "quora-split"):
-        raise TrainingError(
-            f"{Path(path).name} is not a labelled pair file (format {result.detected.format}): "
-            "training needs question1, question2 and a 0/1 duplicate label on each row"
-        )
-    if result.rejected:
-        shown = "; ".join(f"line {r.line}: {r.reason}" for r in result.rejected[:5])
-        more = f" (and {len(result.rejected) - 5} more)" if len(result.rejected) > 5 else ""
-        raise TrainingError(f"{len(result.rejected)} rows of {Path(path).name} are unusable: {shown}{more}")
-    pairs = LabelledPairs(source=str(path))
-    for p in result.labelled_pairs:
-        pairs.q1.append(result.questions[p.a].text)
-        pairs.q2.append(result.questions[p.b].text)
-        pairs.labels.append(p.label)
-    check_pairs(pairs)
-    return pairs
-
-
-def pairs_from_store(store) -> LabelledPairs:
-    """A project's reviewed pairs: accepted = duplicate (1), rejected = hard negative (0)."""
-    labels = {k: v for k, v in store.labels().items() if v in ("accepted", "rejected")}
-    ids = sorted({q for pair in labels for q in pair})
-    text = dict(zip(ids, store.texts(ids), strict=True))
-    pairs = LabelledPairs(source=f"reviewed pairs of {store.path}")
-    for (a, b), label in sorted(labels.items()):
-        pairs.q1.append(text[a])
-        pairs.q2.append(text[b])
-        pairs.labels.append(1 if label == "accepted" else 0)
-    check_pairs(pairs)
-    return pairs
-
-
-def check_pairs(pairs: LabelledPairs, min_positives: int = 2) -> None:
-    if len(pairs) == 0:
-        raise TrainingError(f"No labelled pairs in {pairs.source or 'the data'}")
-    if pairs.positives < min_positives:
-        raise TrainingError(
-            f"{pairs.source or 'The data'} has {pairs.positives} duplicate pairs; "
-            f"training needs at least {min_positives} (label 1)"
-        )
-
-
-def split_held_out(pairs: LabelledPairs, fraction: float = 0.15, seed: int = 12) -> tuple[LabelledPairs, LabelledPairs]:
-    """Split so that no question text appears on both sides (connected components of pairs)."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(pairs.q1, pairs.q2, strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-    components: dict[str, list[int]] = {}
-    for i, a in enumerate(pairs.q1):
-        components.setdefault(find(a), []).append(i)
-    groups = sorted(components.values(), key=lambda g: g[0])
-    random.Random(seed).shuffle(groups)
-    target = int(round(fraction * len(pairs)))
-    held, train = [], []
-    for g in groups:
-        (held if len(held) < target else train).extend(g)
-    return pairs.subset(sorted(train)), pairs.subset(sorted(held))
-
-
-def teacher_pairs(
-    train: LabelledPairs, encoder, teacher, top_k: int = 3, *, batch_size: int = 64,
-    stop: threading.Event | None = None, on_progress: Callable[[int, int], None] | None = None,
-) -> ScoredPairs:
-    """Distillation pairs: each training question's ``top_k`` nearest neighbours among the
-    training questions (by the SPLADE ``encoder``, cosine), scored by the ``teacher``
-    CrossEncoder, plus the labelled pairs themselves, also scored by the teacher.
-
-    These are the pairs mining has to order (near neighbours, most of them not duplicates).
-    Measured on a validation split (scripts/train_default_models.py): MNRL plus this loss
-    took pair AP from 0.726 (untuned) to 0.773 and mining AP from 0.488 to 0.514, where the
-    best of 12 MNRL-only settings reached 0.725 and 0.508. Only training questions are used,
-    so a held-out split stays unseen.
-    """
-    from .encode import encode_csr
-    from .index import SparseIndex, prepare
-    from .mining import rerank_scores
-
-    texts = sorted(set(train.q1) | set(train.q2))
-    a, b, _, _ = SparseIndex(prepare(encode_csr(encoder, texts, 32))).all_pairs(top_k)
-    pairs = {(texts[i], texts[j]) for i, j in zip(a.tolist(), b.tolist(), strict=True)}
-    pairs |= {(x, y) if x < y else (y, x) for x, y in zip(train.q1, train.q2, strict=True)}
-    pairs = sorted(pairs)
-    scores: list[float] = []
-    for lo in range(0, len(pairs), 1024):
-        if stop is not None and stop.is_set():
-            raise InterruptedError("stopped while the teacher scored pairs")
-        part = rerank_scores(teacher, pairs[lo : lo + 1024], batch_size)
-        scores += part
-        if on_progress:
-            on_progress(len(scores), len(pairs))
-    return ScoredPairs([p[0] for p in pairs], [p[1] for p in pairs], scores)
-
-
 def shallow_base(base: str | Path, layers: int, out_dir: str | Path) -> Path:
     """A copy of a BERT-style ``base`` with only ``layers`` of its transformer layers, spread
     evenly (6 -> 3 keeps layers 0, 2, 4, as DistilBERT was initialised): a CrossEncoder
@@ -286,37 +131,6 @@ def _check_base(base: str | Path, kind: str) -> Path:
         return models.check_model_dir(base, kind)
     except models.ModelError as exc:
         raise TrainingError(f"Base model unusable: {exc}") from exc
-
-
-# ---------------------------------------------------------------- callbacks
-
-
-def _callback(on_event: Callable[[TrainEvent], None] | None, stop: threading.Event | None):
-    from transformers import TrainerCallback
-
-    class Reporter(TrainerCallback):
-        """Forwards logs and evaluations; honours the stop flag after the current step."""
-
-        stopped = False
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if on_event is None or not logs:
-                return
-            eval_keys = {k: v for k, v in logs.items() if k.startswith("eval_")}
-            if eval_keys:
-                on_event(TrainEvent("eval", state.global_step, float(state.epoch or 0), eval_keys))
-            elif "loss" in logs:
-                on_event(TrainEvent("loss", state.global_step, float(state.epoch or 0), dict(logs)))
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if stop is not None and stop.is_set():
-                Reporter.stopped = True
-                control.should_training_stop = True
-                control.should_save = False
-                control.should_evaluate = False
-            return control
-
-    return Reporter()
 
 
 def _hardware(device: str) -> dict:
@@ -483,8 +297,11 @@ def train_sparse(
         disable_tqdm=True,
         dataloader_drop_last=True,
     )
-    reporter = _callback(on_event, stop)
-    trainer = SparseEncoderTrainer(
+    # Several tasks: report each one's loss on its own (their scales differ tenfold).
+    tasks = TaskLosses() if len(datasets) > 1 else None
+    reporter = _callback(on_event, stop, tasks)
+    trainer_class = task_loss_trainer(SparseEncoderTrainer, tasks) if tasks else SparseEncoderTrainer
+    trainer = trainer_class(
         model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
         callbacks=[reporter],
     )

@@ -60,6 +60,13 @@ def save_setting(settings, key: str, value, default) -> None:
     settings.setValue(key + "_default", default)
 
 
+def rerank_floor_key(similarity: str) -> str:
+    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.75) means
+    nothing for dot products (no fixed scale; their default floor is 0). The cosine one keeps
+    the key it always had."""
+    return "mine/rerank_floor" if similarity == "cosine" else f"mine/{similarity}/rerank_floor"
+
+
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "–"
@@ -103,9 +110,10 @@ class MineTab(QWidget):
             w.setToolTip(tip)
         self.rerank_top = QSpinBox(minimum=1, maximum=50,
                                    value=saved_setting(settings, "mine/rerank_top", defaults.rerank_top, int))
-        self.rerank_floor = QDoubleSpinBox(
-            minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
-            value=saved_setting(settings, "mine/rerank_floor", defaults.rerank_floor, float))
+        similarity = settings.value("mine/similarity", defaults.similarity)
+        similarity = similarity if similarity in ("cosine", "dot") else defaults.similarity
+        self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
+                                           value=self._saved_floor(similarity))
         self.rerank_floor.setToolTip("Pairs scoring below this are not reranked: lower ranks a little "
                                      "better and takes longer (cosine: 0.75, measured on held-out pairs)")
         self.rerank_int8 = QCheckBox("Fast reranking on a CPU (int8 model in ONNX Runtime)")
@@ -115,10 +123,15 @@ class MineTab(QWidget):
                                     "its int8 file; another model's is made on first use (a few "
                                     "seconds) and cached. No effect on a GPU.")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
+        # Similarity, search and the rerank floor are saved together (the floor per similarity).
         self.similarity = QComboBox()
         self.similarity.addItems(["cosine", "dot"])
+        self.similarity.setCurrentText(similarity)
+        self._floors = {similarity: self.rerank_floor.value()}  # this session's, per similarity
         self.search = QComboBox()
         self.search.addItems(["auto", "exact", "pruned"])
+        search = settings.value("mine/search", defaults.search)
+        self.search.setCurrentText(search if search in ("auto", "exact", "pruned") else defaults.search)
         self.search.setToolTip("Exact scores every pair sharing a token; pruned keeps the cost linear "
                                "for large files; auto: exact up to 50,000 questions")
         self.batch = QSpinBox(minimum=1, maximum=1024,
@@ -127,12 +140,16 @@ class MineTab(QWidget):
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self.device.setCurrentText(settings.value("mine/device", "auto"))
 
-        # Dot products have no fixed scale, so a fixed similarity means nothing there.
-        def cosine_only(similarity: str) -> None:
+        # Dot products have no fixed scale, so a fixed similarity means nothing there, and the
+        # rerank floor is the one chosen for (or the default of) the new similarity.
+        def similarity_changed(similarity: str) -> None:
             for w in (self.keep_above, self.max_neighbours):
                 w.setEnabled(similarity == "cosine")
+            self.rerank_floor.setValue(self._floors.get(similarity, self._saved_floor(similarity)))
 
-        self.similarity.currentTextChanged.connect(cosine_only)
+        self.similarity.currentTextChanged.connect(similarity_changed)
+        self.rerank_floor.valueChanged.connect(self._floor_edited)
+        similarity_changed(similarity)
         # The reranking settings mean nothing without a reranker: greyed out with the box.
         for w in (self.rerank_top, self.rerank_floor, self.rerank_int8):
             w.setEnabled(self.rerank.isChecked())
@@ -196,6 +213,13 @@ class MineTab(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
+    def _floor_edited(self, value: float) -> None:
+        self._floors[self.similarity.currentText()] = value
+
+    def _saved_floor(self, similarity: str) -> float:
+        default = MiningParams(similarity=similarity).rerank_floor
+        return saved_setting(self.window.settings, rerank_floor_key(similarity), default, float)
+
     def params(self) -> MiningParams:
         return MiningParams(
             top_k=self.top_k.value(), min_score=self.min_score.value(),
@@ -242,6 +266,26 @@ class MineTab(QWidget):
         if self.window.store is not None and not (self.worker and self.worker.running):
             self.refresh()
 
+    def save_settings(self) -> None:
+        """What Start saves: every setting, each with the default it was chosen against (see
+        ``saved_setting``); similarity, search and the rerank floor together."""
+        params, s = self.params(), self.window.settings
+        s.setValue("mine/model", self.model.text().strip())
+        s.setValue("mine/reranker", self.reranker.text().strip())
+        defaults = MiningParams()
+        save_setting(s, "mine/top_k", params.top_k, defaults.top_k)
+        if params.keep_above is not None:
+            save_setting(s, "mine/keep_above", params.keep_above, defaults.keep_above)
+        save_setting(s, "mine/max_neighbours", params.max_neighbours, defaults.max_neighbours)
+        save_setting(s, "mine/rerank_top", params.rerank_top, defaults.rerank_top)
+        s.setValue("mine/similarity", params.similarity)
+        s.setValue("mine/search", params.search)
+        save_setting(s, rerank_floor_key(params.similarity), params.rerank_floor,
+                     MiningParams(similarity=params.similarity).rerank_floor)
+        save_setting(s, "mine/batch", params.batch_size, defaults.batch_size)
+        save_setting(s, "mine/rerank_int8", params.rerank_int8, defaults.rerank_int8)
+        s.setValue("mine/device", self.device.currentText())
+
     def start(self) -> None:
         store = self.window.store
         if store is None or (self.worker and self.worker.running):
@@ -250,19 +294,7 @@ class MineTab(QWidget):
         sparse_model = self.model.text().strip()
         reranker = self.reranker.text().strip() if self.rerank.isChecked() else None
         params, device = self.params(), self.device.currentText()
-        s = self.window.settings
-        s.setValue("mine/model", sparse_model)
-        s.setValue("mine/reranker", self.reranker.text().strip())
-        defaults = MiningParams()
-        save_setting(s, "mine/top_k", params.top_k, defaults.top_k)
-        if params.keep_above is not None:
-            save_setting(s, "mine/keep_above", params.keep_above, defaults.keep_above)
-        save_setting(s, "mine/max_neighbours", params.max_neighbours, defaults.max_neighbours)
-        save_setting(s, "mine/rerank_top", params.rerank_top, defaults.rerank_top)
-        save_setting(s, "mine/rerank_floor", params.rerank_floor, defaults.rerank_floor)
-        save_setting(s, "mine/batch", params.batch_size, defaults.batch_size)
-        save_setting(s, "mine/rerank_int8", params.rerank_int8, defaults.rerank_int8)
-        s.setValue("mine/device", device)
+        self.save_settings()
         self._cancel.clear()
         for s_ in STAGES:
             self.bars[s_].setValue(0)

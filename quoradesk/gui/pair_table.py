@@ -22,17 +22,22 @@ class PairTableModel(QAbstractTableModel):
         self.total = 0
         self.reload()
 
-    def reload(self) -> None:
+    def reload(self, rows: list[PairRow] | None = None, total: int | None = None) -> None:
+        """Show the review's pairs from the top; ``rows`` and ``total``: the first page and the
+        count, when they were read already (off the UI thread, ``ReviewSession.first_view``)."""
         self.beginResetModel()
-        self.rows = []
-        self.total = self.review.count() if self.review else 0
+        self.rows = list(rows or [])
+        if total is None:
+            total = self.review.count() if self.review else 0
+        self.total = total
         self.endResetModel()
-        if self.canFetchMore(QModelIndex()):
+        if not self.rows and self.canFetchMore(QModelIndex()):
             self.fetchMore(QModelIndex())
 
-    def set_review(self, review: ReviewSession | None) -> None:
+    def set_review(self, review: ReviewSession | None, rows: list[PairRow] | None = None,
+                   total: int | None = None) -> None:
         self.review = review
-        self.reload()
+        self.reload(rows, total)
 
     # Qt's lazy loading protocol
     def canFetchMore(self, parent=_ROOT) -> bool:

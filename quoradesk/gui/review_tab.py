@@ -29,25 +29,42 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import export
-from ..core.review import ReviewSession
-from .pair_table import PairTableModel
+from ..core.review import FirstView, ReviewSession
+from ..core.store import Store
+from .pair_table import PAGE, PairTableModel
 from .worker import GeneratorWorker
+
+
+def explanation_html(why) -> str:
+    """Render an ``explain.Explanation``: content tokens as chips with their weight, then the
+    punctuation and function words in a quieter "also" line."""
+    chips = " ".join(f"<span style='background:#e8f0fe;padding:2px'>{html.escape(t)} <b>{w:.2f}</b></span>"
+                     for t, w in why.content)
+    also = ", ".join(f"{html.escape(t)} {w:.2f}" for t, w in why.also)
+    if also:
+        chips += f"<br><span style='color:#888'>also: {also}</span>"
+    return chips or "(no shared tokens)"
 
 
 class ReviewTab(QWidget):
     error = Signal(str)
+    loaded = Signal(int)  # a run's first view is shown (its id)
 
     def __init__(self, window):
         super().__init__()
         self.window = window
         self.review: ReviewSession | None = None
         self.encoder_loader: GeneratorWorker | None = None  # loads the explaining model off the UI thread
+        self.review_loader: GeneratorWorker | None = None  # reads a run's first view off it
+        self._load_ticket = 0  # the latest load wins: an earlier one's result is dropped
         self.model = PairTableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setWordWrap(False)
+        # Row numbers at a fixed height: sizing each to its contents asked for every header.
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setSectionResizeMode(2, QHeaderView.Stretch)
@@ -77,6 +94,7 @@ class ReviewTab(QWidget):
         self.text_b = QLabel()
         for lab in (self.text_a, self.text_b):
             lab.setWordWrap(True)
+            lab.setTextFormat(Qt.PlainText)  # a question is text, never markup
             lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
             lab.setStyleSheet("QLabel { background: #f7f7f9; padding: 8px; border-radius: 4px; }")
         self.tokens = QLabel("")
@@ -143,28 +161,57 @@ class ReviewTab(QWidget):
 
     def load(self, run_id: int | None = None, encoder=None) -> None:
         """Show a finished run (the latest if None). ``encoder``: the run's SparseEncoder when
-        the caller has it in memory, so explanations need no second copy of the model."""
+        the caller has it in memory, so explanations need no second copy of the model.
+
+        What the tab paints first (every score for the histogram, the counts, the first page,
+        the model and the first explanation) is read on a worker thread with its own
+        connection; ``loaded`` is emitted with the run's id once it shows."""
         store = self.window.store
         if store is None:
             return
-        try:
-            self.review = ReviewSession(store, run_id, threshold=self.window.threshold_for(store),
-                                        encoder=encoder)
-        except LookupError:
+        self._load_ticket += 1
+        ticket, path = self._load_ticket, store.path
+        threshold, search = self.window.threshold_for(store), self.search.text().strip()
+        self.count.setText("Reading the run's pairs…")
+        self.tokens.setText("" if encoder is not None else "(loading the model that explains the match…)")
+
+        def read():
+            with Store(path, create=False) as worker_store:
+                try:
+                    session = ReviewSession(worker_store, run_id, threshold=threshold, encoder=encoder)
+                except LookupError:
+                    return None
+                session.search = search
+                session.scores()  # read here, kept for the histogram's redraws
+                return session.first_view(PAGE)
+
+        worker = GeneratorWorker(read)
+        worker.finished.connect(lambda first: self._show_first(first, ticket))
+        worker.failed.connect(lambda message: ticket == self._load_ticket and self.error.emit(message))
+        self.review_loader = worker
+        worker.start()
+
+    def _show_first(self, first: FirstView | None, ticket: int) -> None:
+        if ticket != self._load_ticket or self.window.store is None:
+            return  # a later load (another run or project) is under way
+        if first is None:
             self.review = None
             self.model.set_review(None)
             self.count.setText("No finished run yet: mine the project first.")
+            self.tokens.setText("")
             return
-        self.review.search = self.search.text().strip()
-        counts, edges = self.review.histogram()
+        self.review = first.session.on_store(self.window.store)
         if self.bars is not None:
             self.plot.removeItem(self.bars)
+        edges = first.edges
         width = float(edges[1] - edges[0])
-        self.bars = pg.BarGraphItem(x=edges[:-1] + width / 2, height=counts, width=width * 0.9, brush="#5b8def")
+        self.bars = pg.BarGraphItem(x=edges[:-1] + width / 2, height=first.counts, width=width * 0.9,
+                                    brush="#5b8def")
         self.plot.addItem(self.bars)
         self.plot.setLabel("bottom", self.review.score_name)
         self.line.setBounds((float(edges[0]), float(edges[-1])))
-        self._apply_threshold(self.review.threshold)
+        self._apply_threshold(self.review.threshold, first)  # selects the first pair: explained already
+        self.loaded.emit(self.review.run.id)
 
     def set_threshold(self, value: float) -> None:
         if self.review is None:
@@ -172,7 +219,7 @@ class ReviewTab(QWidget):
         self.window.settings.setValue(f"threshold/{self.window.store.path}", float(value))
         self._apply_threshold(float(value))
 
-    def _apply_threshold(self, value: float) -> None:
+    def _apply_threshold(self, value: float, first: FirstView | None = None) -> None:
         self.review.threshold = value
         self.threshold.blockSignals(True)
         self.threshold.setValue(value)
@@ -180,8 +227,12 @@ class ReviewTab(QWidget):
         self.line.blockSignals(True)
         self.line.setValue(value)
         self.line.blockSignals(False)
-        self.model.set_review(self.review)
-        total = self.review.count(above_threshold=False)
+        if first is not None:
+            self.model.set_review(self.review, first.rows, first.total)
+            total = first.all_pairs
+        else:
+            self.model.set_review(self.review)
+            total = self.review.count(above_threshold=False)
         self.count.setText(f"{self.model.total} of {total} pairs at or above the threshold")
         if self.model.rowCount():
             self.table.selectRow(0)
@@ -198,8 +249,8 @@ class ReviewTab(QWidget):
         if row is None:
             return
         p = row.pair
-        self.text_a.setText(html.escape(p.text_a))
-        self.text_b.setText(html.escape(p.text_b))
+        self.text_a.setText(p.text_a)  # plain text (setTextFormat): an apostrophe stays one
+        self.text_b.setText(p.text_b)
         rerank = "" if p.rerank_score is None else f"reranker {p.rerank_score:.3f}, "
         self.scores.setText(f"#{row.position}: {rerank}sparse {p.sparse_score:.3f}, label {p.label or 'none'}")
         if not self.review.encoder_loaded:
@@ -208,14 +259,11 @@ class ReviewTab(QWidget):
             self._load_encoder()
             return
         try:
-            tokens = self.review.explain(row)
+            why = self.review.explain(row)
         except Exception as exc:  # a model moved away: the pair is still reviewable
             self.tokens.setText(f"(no explanation: {html.escape(str(exc))})")
             return
-        self.tokens.setText(" ".join(
-            f"<span style='background:#e8f0fe;padding:2px'>{html.escape(t)} <b>{w:.2f}</b></span>"
-            for t, w in tokens
-        ) or "(no shared tokens)")
+        self.tokens.setText(explanation_html(why))
 
     def _load_encoder(self) -> None:
         if self.encoder_loader is not None and self.encoder_loader.running:

@@ -28,10 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import models, training
+from ..core.training_events import LossHistory
 from .widgets import PathField
 from .worker import GeneratorWorker
 
 DISTIL_LOSS = "mnrl-cos+distil"  # the loss the shipped SPLADE was trained with (train_default_models.py)
+
+
+LOSS_COLOURS = ("#2c7be5", "#e67e22", "#8e44ad", "#16a085")
 
 
 class TrainTab(QWidget):
@@ -99,11 +103,13 @@ class TrainTab(QWidget):
 
         self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
         self.loss_plot.setLabel("bottom", "step")
-        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#2c7be5", width=2))
+        self.loss_plot.addLegend(offset=(-10, 10))
+        # One thin line of raw values and one thick smoothed trend per task (LossHistory)
+        self.loss_history = LossHistory()
+        self.loss_curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
         self.metric_plot = pg.PlotWidget(background="w", title="Held-out AP")
         self.metric_plot.setLabel("bottom", "step")
         self.metric_curve = self.metric_plot.plot([], [], pen=pg.mkPen("#27ae60", width=2), symbol="o")
-        self.loss_points: list[tuple[int, float]] = []
         self.metric_points: list[tuple[int, float]] = []
         self.results = QTableWidget(0, 2)
         self.results.setHorizontalHeaderLabels(["Held-out metric", "Value"])
@@ -173,9 +179,12 @@ class TrainTab(QWidget):
         base, out = self.base.text().strip(), self.out.text().strip()
         self.window.settings.setValue("train/dir", str(Path(out).parent))
         self.stop_flag.clear()
-        self.loss_points.clear()
+        self.loss_history.clear()
+        for raw, trend in self.loss_curves.values():
+            self.loss_plot.removeItem(raw)
+            self.loss_plot.removeItem(trend)
+        self.loss_curves.clear()
         self.metric_points.clear()
-        self.loss_curve.setData([], [])
         self.metric_curve.setData([], [])
         self.results.setRowCount(0)
         self.use_button.setEnabled(False)
@@ -202,10 +211,11 @@ class TrainTab(QWidget):
 
     def on_event(self, e: training.TrainEvent) -> None:
         if e.kind == "loss" and "loss" in e.values:
-            self.loss_points.append((e.step, float(e.values["loss"])))
-            xs, ys = zip(*self.loss_points, strict=True)
-            self.loss_curve.setData(list(xs), list(ys))
-            self.status.setText(f"Step {e.step}, epoch {e.epoch:.2f}, loss {float(e.values['loss']):.4f}")
+            self.loss_history.add(e)
+            self.draw_losses()
+            per_task = e.values.get("task_losses") or {"loss": e.values["loss"]}
+            losses = ", ".join(f"{LossHistory.label(k)} {float(v):.4f}" for k, v in per_task.items())
+            self.status.setText(f"Step {e.step}, epoch {e.epoch:.2f}, {losses}")
         elif e.kind == "teacher":
             self.status.setText(f"The teacher scored {e.values['done']} of {e.values['total']} "
                                 "neighbour pairs…")
@@ -216,6 +226,19 @@ class TrainTab(QWidget):
                 self.metric_points.append((e.step, ap))
                 xs, ys = zip(*self.metric_points, strict=True)
                 self.metric_curve.setData(list(xs), list(ys))
+
+    def draw_losses(self) -> None:
+        for i, name in enumerate(self.loss_history.series):
+            if name not in self.loss_curves:
+                colour = LOSS_COLOURS[i % len(LOSS_COLOURS)]
+                raw = self.loss_plot.plot([], [], pen=pg.mkPen(colour + "66", width=1))
+                trend = self.loss_plot.plot([], [], pen=pg.mkPen(colour, width=2.5),
+                                            name=LossHistory.label(name))
+                self.loss_curves[name] = (raw, trend)
+            raw, trend = self.loss_curves[name]
+            steps, values = self.loss_history.points(name)
+            raw.setData(steps, values)
+            trend.setData(steps, self.loss_history.trend(name))
 
     def on_finished(self, result: training.TrainResult) -> None:
         self.result = result
