@@ -239,100 +239,6 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
-def cmd_train(args) -> int:
-    import threading
-
-    from .core import models, training
-    from .core.store import Store
-
-    if args.from_project:
-        with Store(args.from_project, create=False) as store:
-            pairs = training.pairs_from_store(store)
-    else:
-        if not args.data:
-            raise ValueError("give --data FILE (a Quora-format pair file) or --from-project DB")
-        pairs = training.read_pair_file(args.data)
-    train, held = training.split_held_out(pairs, args.held_out, seed=args.seed)
-    print(f"{len(train)} training pairs ({train.positives} duplicates), {len(held)} held out "
-          f"(no question shared)")
-    extra = {}
-    if args.kind == "sparse":
-        base = args.base or models.default_sparse_model_path()
-        config = training.SparseConfig(
-            epochs=args.epochs, batch_size=args.batch_size or (64 if "distil" in args.loss else 256),
-            learning_rate=args.lr or 1e-4,
-            lambda_query=args.lambda_query, lambda_corpus=args.lambda_corpus,
-            max_steps=args.max_steps, loss=args.loss, seed=args.seed,
-        )
-        fn = training.train_sparse
-        if "distil" in args.loss:
-            extra["teacher"] = args.teacher or models.default_reranker_path()
-    else:
-        base = args.base or models.minilm_path()
-        if base is None:
-            raise ValueError("no CrossEncoder base: give --base DIR")
-        config = training.CrossConfig(
-            epochs=args.epochs, batch_size=args.batch_size or 32, learning_rate=args.lr or 5e-5,
-            max_steps=args.max_steps, seed=args.seed,
-        )
-        fn = training.train_cross
-        if args.layers:
-            import tempfile
-
-            base = training.shallow_base(base, args.layers, tempfile.mkdtemp(prefix="quoradesk-base-"))
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop after this step, save
-
-    def report(event):
-        if event.kind == "teacher":
-            print(f"  teacher scored {event.values['done']}/{event.values['total']} neighbour pairs")
-        elif event.kind == "loss":
-            print(f"  step {event.step:>5}  epoch {event.epoch:.2f}  loss {event.values['loss']:.4f}")
-        elif event.kind == "eval":
-            shown = {k.removeprefix("eval_held_out_"): v for k, v in event.values.items()
-                     if k.endswith(("_ap", "accuracy", "_f1", "average_precision"))}
-            print(f"  step {event.step:>5}  held-out " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
-
-    try:
-        result = fn(base, train, held, args.out, config, device=args.device, on_event=report,
-                    stop=stop, overwrite=args.overwrite, half=args.half, **extra)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    state = "stopped early" if result.stopped else "done"
-    print(f"Training {state} in {result.seconds:.0f}s ({result.steps} steps); model saved to {result.path}")
-    print(f"Use it: quoradesk mine FILE --db PROJECT --{'model' if args.kind == 'sparse' else 'reranker'} {result.path}")
-    return EXIT_OK
-
-
-def cmd_evaluate(args) -> int:
-    from .core import evaluate, models, training
-
-    pairs = training.read_pair_file(args.data)
-    if args.held_out_only:
-        _, pairs = training.split_held_out(pairs, 0.15, seed=12)
-    kind = args.kind or models.model_kind(args.model)
-    device = models.pick_device(args.device)
-    print(f"{len(pairs)} pairs ({pairs.positives} duplicates); {kind} model {args.model}; device {device}")
-    if kind == "sparse":
-        enc = models.load_sparse_encoder(args.model, device)
-        m = evaluate.evaluate_sparse(enc, pairs)
-        for sim in ("cosine", "dot"):
-            print(f"  {sim:<6}: AP {m[f'{sim}_ap']:.4f}  F1 {m[f'{sim}_f1']:.4f}  accuracy "
-                  f"{m[f'{sim}_accuracy']:.4f}  precision {m[f'{sim}_precision']:.4f}  recall "
-                  f"{m[f'{sim}_recall']:.4f}  MCC {m[f'{sim}_mcc']:.4f}  (F1 threshold {m[f'{sim}_f1_threshold']:.3f})")
-        print(f"  active dims {m['active_dims']:.1f}")
-        mine = evaluate.mining_eval(enc, pairs)
-        print(f"  mining (cosine, top-10): recall {mine.recall:.4f}  AP {mine.average_precision:.4f}")
-    elif kind == "cross":
-        m = evaluate.evaluate_cross(models.load_cross_encoder(args.model, device), pairs)
-        print(f"  accuracy {m['accuracy']:.4f}  F1 {m['f1']:.4f}  precision {m['precision']:.4f}  "
-              f"recall {m['recall']:.4f}  AP {m['average_precision']:.4f}")
-    else:
-        raise ValueError(f"cannot evaluate a {kind} model here")
-    return EXIT_OK
-
-
 def cmd_runs(args) -> int:
     from .core.store import Store
 
@@ -433,39 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-score", type=float, help="threshold on the pair score")
     sp.set_defaults(func=cmd_export)
 
-    sp = sub.add_parser("train", help="fine-tune the SPLADE (sparse) or the CrossEncoder (cross)")
-    sp.add_argument("kind", choices=["sparse", "cross"])
-    sp.add_argument("--data", help="Quora-format labelled pair file")
-    sp.add_argument("--from-project", metavar="DB", help="train on a project's reviewed pairs")
-    sp.add_argument("--out", required=True, help="new model folder")
-    sp.add_argument("--base", help="base model folder (default: shipped SPLADE / MiniLM body)")
-    sp.add_argument("--epochs", type=float, default=1.0)
-    sp.add_argument("--batch-size", type=_positive_int)
-    sp.add_argument("--lr", type=float)
-    sp.add_argument("--lambda-query", type=float, default=5e-5)
-    sp.add_argument("--lambda-corpus", type=float, default=3e-5)
-    sp.add_argument("--loss", default="mnrl-cos",
-                    choices=["mnrl", "mnrl-cos", "cosent", "mnrl+cosent", "distil", "mnrl-cos+distil"],
-                    help="sparse: distil learns to rank neighbour pairs as --teacher does")
-    sp.add_argument("--teacher", help="CrossEncoder folder for the distil losses (default: the shipped one)")
-    sp.add_argument("--layers", type=_positive_int,
-                    help="cross: keep this many of the base's transformer layers (faster reranker)")
-    sp.add_argument("--max-steps", type=int, default=-1)
-    sp.add_argument("--held-out", type=float, default=0.15, help="share of pairs held out")
-    sp.add_argument("--seed", type=int, default=12)
-    sp.add_argument("--device", default="auto")
-    sp.add_argument("--half", action="store_true", help="save float16 weights")
-    sp.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    sp.set_defaults(func=cmd_train)
+    from . import cli_ask, cli_train  # here: they import this module's exit codes
 
-    sp = sub.add_parser("evaluate", help="evaluate a model on labelled pairs")
-    sp.add_argument("model", help="model folder")
-    sp.add_argument("--data", required=True, help="Quora-format labelled pair file")
-    sp.add_argument("--kind", choices=["sparse", "cross"], help="default: read from the folder")
-    sp.add_argument("--held-out-only", action="store_true",
-                    help="only the held-out split the shipped models never saw")
-    sp.add_argument("--device", default="auto")
-    sp.set_defaults(func=cmd_evaluate)
+    cli_train.add_parsers(sub)
+    cli_ask.add_parsers(sub)
 
     sp = sub.add_parser("runs", help="list the project's runs")
     sp.add_argument("--db", required=True)

@@ -62,7 +62,7 @@ def main() -> None:
     window.import_tab.add_to_project()
 
     done = []
-    window.mine_tab.finished.connect(done.append)
+    window.review_tab.loaded.connect(done.append)  # mined, and the Review tab shows the run
     window.tabs.setCurrentWidget(window.mine_tab)
     window.mine_tab.start()
     wait(app, lambda: window.mine_tab.bars["encode"].value() > 0)
@@ -75,6 +75,14 @@ def main() -> None:
     # tokens, not "(loading the model…)": a run opened later loads its model on a worker
     wait(app, lambda: "<b>" in window.review_tab.tokens.text() or "(no " in window.review_tab.tokens.text())
     shot(app, window, "review")
+
+    tab = window.ask_tab
+    window.tabs.setCurrentWidget(tab)
+    wait(app, tab.ready.is_set)
+    tab.box.setText("What's the quickest way to pick up Python?")
+    tab.ask_now()
+    wait(app, lambda: tab.result is not None)
+    shot(app, window, "ask")
 
     lines = DEV.read_text(encoding="utf-8", errors="replace").splitlines()[:400]
     slice_path = tmp / "dev_slice.tsv"

@@ -71,3 +71,39 @@ def test_a_users_reranker_gets_its_int8_file_made_inside_the_bundle(first_run_en
     assert out.returncode == 0, out.stdout + out.stderr
     assert "(int8, ONNX Runtime)" in out.stdout and "float32 instead" not in out.stdout
     assert list((Path(first_run_env["XDG_CACHE_HOME"]) / "quoradesk" / "onnx").glob("*/model_qint8.onnx"))
+
+
+def test_training_runs_inside_the_bundle(first_run_env, tmp_path):
+    """Both trainers, a few steps each on the project's own pairs: torch's autograd, the
+    sentence-transformers trainers, `datasets` and pyarrow all in the frozen app (what a
+    smaller bundle must keep). The SPLADE learns from the CrossEncoder too (two tasks)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from owned_data import write_pairs
+
+    pairs = write_pairs(tmp_path / "pairs.tsv", 200)
+    for kind, extra in (("sparse", ["--loss", "mnrl-cos+distil", "--batch-size", "8"]),
+                        ("cross", ["--batch-size", "8"])):
+        out = subprocess.run([str(BUNDLE), "train", kind, "--data", str(pairs), "--out", str(tmp_path / kind),
+                              "--max-steps", "3", "--device", "cpu", *extra],
+                             env=first_run_env, capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "Training done" in out.stdout and "step     3" in out.stdout, out.stdout
+        assert (tmp_path / kind / "quoradesk_training.json").is_file()
+    # the trained SPLADE mines in the bundle
+    out = subprocess.run([str(BUNDLE), "mine", str(pairs), "--db", str(tmp_path / "p.sqlite"), "--model",
+                          str(tmp_path / "sparse"), "--no-rerank", "--quiet"],
+                         env=first_run_env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and "done" in out.stdout, out.stdout + out.stderr
+
+
+def test_ask_inside_the_bundle(first_run_env, tmp_path):
+    db = tmp_path / "p.sqlite"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([str(BUNDLE), "mine", str(root / "resources" / "sample_questions.csv"), "--db", str(db),
+                    "--quiet"], env=first_run_env, capture_output=True, text=True, timeout=600, check=True)
+    out = subprocess.run([str(BUNDLE), "ask", "How can I learn Python fast?", "--db", str(db), "--top", "3"],
+                         env=first_run_env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Python" in out.stdout.splitlines()[1]

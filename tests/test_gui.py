@@ -228,7 +228,15 @@ def test_sample_opens_and_mines(qtbot, window):
         window.open_sample()
     store: Store = window.store
     assert store.question_count() == 233
-    assert window.review_tab.model.rowCount() > 0
+    review = window.review_tab
+    assert review.model.rowCount() > 0
+    # Question text is plain text: an apostrophe shows as one, not as "&#x27;"
+    row = next(i for i in range(review.model.rowCount())
+               if "'" in review.model.row_at(i).pair.text_a + review.model.row_at(i).pair.text_b)
+    review.table.selectRow(row)
+    pair = review.model.row_at(row).pair
+    assert (review.text_a.text(), review.text_b.text()) == (pair.text_a, pair.text_b)
+    assert review.text_a.textFormat() == Qt.PlainText and review.text_b.textFormat() == Qt.PlainText
 
 
 def test_sorting_filtering_and_a_quick_cancel(qtbot, window, tmp_path, pair_slice):
@@ -372,3 +380,44 @@ def test_similarity_search_and_rerank_floor_are_saved_together(qtbot, tmp_path):
     assert (p.similarity, p.search, p.rerank_floor, p.keep_above) == ("dot", "pruned", 3.5, None)
     again.similarity.setCurrentText("cosine")  # cosine's floor was never saved: its default
     assert again.rerank_floor.value() == cosine_default and again.keep_above.isEnabled()
+
+
+def test_ask_tab_answers_as_the_user_types_and_adds_on_enter(qtbot, window, tmp_path):
+    """The Ask tab on the mined sample: results while typing (debounced, on its own thread),
+    a clear message for a bad question, Enter adds the question when the box is ticked."""
+    import threading
+
+    from quoradesk.core import ask
+
+    with qtbot.waitSignal(window.review_tab.loaded, timeout=240000):
+        window.open_sample()
+    tab = window.ask_tab
+    window.tabs.setCurrentWidget(tab)  # shown: the models and the index load on its thread
+    qtbot.waitUntil(tab.ready.is_set, timeout=120000)
+    asked_on = []
+    real_ask = ask.AskService.ask
+    ask.AskService.ask = lambda self, *a, **k: asked_on.append(threading.get_ident()) or real_ask(self, *a, **k)
+    try:
+        for ch in "How can I learn Python fast":  # typed: one question asked after the pause
+            tab.box.insert(ch)
+        qtbot.waitUntil(lambda: tab.result is not None and tab.table.rowCount() > 0, timeout=60000)
+    finally:
+        ask.AskService.ask = real_ask
+    assert len(asked_on) == 1 and threading.get_ident() not in asked_on
+    assert "Python" in tab.table.item(0, 1).text() and "<b>" in tab.why.text()
+    assert "python" in tab.why.text().lower()
+
+    tab.box.setText("\x00\x01")
+    qtbot.waitUntil(lambda: "control characters" in tab.status.text(), timeout=30000)
+    assert tab.table.rowCount() == 0
+
+    before = window.store.question_count()
+    tab.enter_adds.setChecked(True)
+    tab.box.setText("How do I learn the Rust programming language?")
+    tab.enter()
+    qtbot.waitUntil(lambda: "Added to the project" in tab.status.text(), timeout=60000)
+    assert window.store.question_count() == before + 1
+    tab.box.setText("learning Rust programming")  # the added question is found at once
+    qtbot.waitUntil(lambda: tab.result is not None and tab.result.question == "learning Rust programming",
+                    timeout=60000)
+    assert tab.result.matches[0].text == "How do I learn the Rust programming language?"

@@ -144,6 +144,8 @@ class Store:
         except sqlite3.OperationalError as exc:
             what = "open" if existed else "create"
             raise ProjectError(f"Cannot {what} the project file {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:  # an SQLite header over garbage: "file is not a database"
+            raise ProjectError(f"{self.path} is not a usable QuoraDesk project: {exc}") from exc
         try:
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 10000")

@@ -55,7 +55,7 @@ def run(project: str | None = None, sample: bool = False, quit_when_done: bool =
             print(f"error: {message}", file=sys.stderr, flush=True)
             app.exit(1)
 
-        window.mine_tab.finished.connect(done)
+        window.review_tab.loaded.connect(done)  # mined, and the Review tab shows the run
         for tab in (window.import_tab, window.mine_tab, window.review_tab):
             tab.error.connect(failed)
     if project:
@@ -67,8 +67,11 @@ def run(project: str | None = None, sample: bool = False, quit_when_done: bool =
         run = window.store.latest_run("done") if window.store else None
         if run is None:
             print("error: nothing was mined", file=sys.stderr)
-            return 1
-        print(f"run {run.id} done: {window.store.question_count()} questions, "
-              f"{window.store.count_pairs(run.id)} pairs (mined before)")
-        return 0
-    return app.exec()
+        else:
+            print(f"run {run.id} done: {window.store.question_count()} questions, "
+                  f"{window.store.count_pairs(run.id)} pairs (mined before)")
+        window.close()  # waits for the workers (the Review tab's reader): none outlives Qt
+        return 0 if run is not None else 1
+    code = app.exec()
+    window.close()
+    return code

@@ -23,6 +23,7 @@ from ..core import models
 from ..core.resources import SAMPLE_QUESTIONS as SAMPLE
 from ..core.resources import user_data_dir
 from ..core.store import ProjectError, Store
+from .ask_tab import AskTab
 from .import_tab import ImportTab
 from .mine_tab import MineTab
 from .review_tab import ReviewTab
@@ -60,14 +61,19 @@ class MainWindow(QMainWindow):
         self.mine_tab = MineTab(self)
         self.review_tab = ReviewTab(self)
         self.train_tab = TrainTab(self)
+        self.ask_tab = AskTab(self)
         self.tabs.addTab(self.import_tab, "Import")
         self.tabs.addTab(self.mine_tab, "Mine")
         self.tabs.addTab(self.review_tab, "Review")
+        self.tabs.addTab(self.ask_tab, "Ask")
         self.tabs.addTab(self.train_tab, "Train")
-        for tab in (self.import_tab, self.mine_tab, self.review_tab, self.train_tab):
+        for tab in (self.import_tab, self.mine_tab, self.review_tab, self.train_tab, self.ask_tab):
             tab.error.connect(self.show_error)
         self.import_tab.imported.connect(lambda _info: (self.mine_tab.refresh(), self.tabs.setCurrentWidget(self.mine_tab)))
         self.mine_tab.finished.connect(self.mining_done)
+        # The Ask tab loads its models and index as soon as it is shown, not at the first word.
+        self.tabs.currentChanged.connect(
+            lambda _i: self.tabs.currentWidget() is self.ask_tab and self.ask_tab.prepare())
         self.train_tab.use_for_mining.connect(self.use_trained_model)
         # The model libraries load in the background once the window is up (see
         # models.preload_libraries); a run started before they are ready just imports them.
@@ -271,6 +277,7 @@ class MainWindow(QMainWindow):
             if worker is not None and worker.running:
                 worker.cancel()
                 worker.wait(30000)
+        self.ask_tab.shutdown()
         if self.store is not None:
             self.store.close()
         super().closeEvent(event)

@@ -135,7 +135,7 @@ class TrainTab(QWidget):
 
     def kind_changed(self, index: int) -> None:
         sparse = index == 0
-        base = models.default_sparse_model_path() if sparse else models.minilm_path()
+        base = models.default_sparse_model_path() if sparse else (models.minilm_path() or models.default_reranker_path())
         self.base.setText(str(base) if base else "")
         self.batch.setValue(64 if sparse else 32)  # the shipped models' settings
         self.lr.setValue(1e-4 if sparse else 5e-5)

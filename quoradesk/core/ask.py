@@ -1,0 +1,287 @@
+"""Has this been asked before? One new question against a project's stored questions.
+
+The same pipeline as mining, for a single text: the SPLADE encoder, an inverted index over the
+project's stored encodings (built once, grown as questions are added), the CrossEncoder over
+the best candidates, and the tokens each match shares with the question.
+
+Usage::
+
+    from quoradesk.core.ask import AskService
+
+    service = AskService(store)                      # the models of the latest finished run
+    result = service.ask("How do I learn Python fast?", top=10)
+    for m in result.matches:                         # best first
+        m.question_id, m.text, m.score, m.sparse_score, m.rerank_score, m.labels, m.why.text()
+    service.add("How do I learn Python fast?")       # now a question of the project
+    result.to_dict()                                 # what the CLI's --json and the API return
+
+Asking never writes to the project: questions that have no stored encoding yet (imported
+since the last run) are encoded in memory. Only ``add`` writes (the question, in an import of
+its own, and its encoding, so the next mining run need not encode it again).
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from . import models
+from .explain import Explanation, explain_match
+from .index import prepare
+from .mining import MiningParams, rerank_scores
+from .questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
+from .store import Store
+
+# A project whose un-encoded questions are more than this says to mine it first: encoding
+# them in memory on every start would take minutes (about 250 questions a second on 2 cores).
+MAX_ENCODE_ON_OPEN = 20_000
+RERANK_CANDIDATES = 10  # reranked per ask: the CrossEncoder's ~3 ms a pair stays under 50 ms
+# Questions added while the service is open are searched as a small side matrix, folded into
+# the inverted index once there are this many (rebuilding it costs about 0.1 s at 100,000).
+FOLD_ADDED = 1024
+
+
+class AskError(ValueError):
+    """The question or the project cannot be asked; the message says why, for the user."""
+
+
+def clean_question(text) -> str:
+    """The question as the project would store it, or AskError saying what is wrong."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AskError("The question is not UTF-8 text (binary data?)") from exc
+    if not isinstance(text, str):
+        raise AskError(f"The question must be text, not {type(text).__name__}")
+    if len(text) > 4 * MAX_QUESTION_CHARS:  # before any work on a huge string
+        raise AskError(f"The question is too long ({len(text):,} characters; at most {MAX_QUESTION_CHARS:,})")
+    if any(unicodedata.category(c) == "Cc" and not c.isspace() for c in text):
+        raise AskError("The question contains control characters (binary data?)")
+    text = normalise(text)
+    if not text:
+        raise AskError("The question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise AskError(f"The question is too long ({len(text):,} characters; at most {MAX_QUESTION_CHARS:,})")
+    return text
+
+
+@dataclass
+class Match:
+    question_id: int
+    text: str
+    score: float  # what the list is ranked by: 0.5 x reranker + 0.5 x cosine, or the cosine
+    sparse_score: float  # cosine similarity of the SPLADE vectors
+    rerank_score: float | None
+    labels: dict[str, int] = field(default_factory=dict)  # its reviewed pairs: {"accepted": 2, ...}
+    why: Explanation = field(default_factory=Explanation)
+    same_text: bool = False  # the project holds exactly this question
+
+    def label_summary(self) -> str:
+        """Its label history in a few words: "#12, same text, accepted 2, rejected 1"."""
+        notes = [f"#{self.question_id}"] + ["same text"] * self.same_text
+        return ", ".join(notes + [f"{label} {n}" for label, n in sorted(self.labels.items())])
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["why"] = {"content": self.why.content, "also": self.why.also}
+        return out
+
+
+@dataclass
+class AskResult:
+    question: str  # as cleaned
+    matches: list[Match]
+    seconds: dict[str, float]  # encode, search, rerank
+    added_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"question": self.question, "matches": [m.to_dict() for m in self.matches],
+                "seconds": self.seconds, "added_id": self.added_id}
+
+
+class AskService:
+    """Queries against one project; use it from one thread (SQLite's rule for a connection).
+
+    ``sparse_model``: a SPLADE folder; default the latest finished run's model when its folder
+    is here, else the shipped one. ``reranker``: a CrossEncoder folder, ``None`` for none;
+    default the shipped one. ``int8``: run it as the int8 model on a CPU (as mining does).
+    """
+
+    def __init__(self, store: Store, *, sparse_model: str | Path | None = None,
+                 reranker: str | Path | None | bool = True, device: str = "cpu", int8: bool = True,
+                 max_encode: int = MAX_ENCODE_ON_OPEN):
+        started = time.perf_counter()
+        self.store = store
+        self.device = models.pick_device(device)
+        self.sparse_model = Path(sparse_model) if sparse_model else self._run_model()
+        self.model_key = models.model_key(self.sparse_model)
+        self.encoder = models.load_sparse_encoder(self.sparse_model, self.device)
+        self.reranker = None
+        if reranker is True:
+            reranker = models.default_reranker_path()
+        if reranker:
+            self.reranker = models.load_cross_encoder(reranker, self.device, int8=int8)
+        self.weight = MiningParams().rerank_weight  # as mining fuses the two scores (cosine)
+        loaded = time.perf_counter()
+
+        self.ids = store.question_ids()
+        if len(self.ids) == 0:
+            raise AskError(f"{store.path.name} has no questions yet: import a question file first")
+        missing = store.missing_encodings(self.model_key, self.ids)
+        if len(missing) > max_encode:
+            raise AskError(
+                f"{len(missing):,} questions of {store.path.name} have no stored encoding for "
+                f"{models.describe(self.sparse_model)}: mine the project first "
+                f"(quoradesk mine --db {store.path}, or the Mine tab)")
+        self.encoded_in_memory = len(missing)
+        self._set_matrix(self._encodings(self.ids, missing))
+        self.open_seconds = {"models": loaded - started, "index": time.perf_counter() - loaded}
+
+    # ------------------------------------------------------------ building the index
+
+    def _run_model(self) -> Path:
+        run = self.store.latest_run("done")
+        if run is not None and run.sparse_model:
+            p = Path(run.sparse_model)
+            for known in (models.SHIPPED_SPARSE, models.base_splade_path()):
+                if known is not None and models.model_key(known) == run.sparse_model_key:
+                    return known
+            if p.is_dir():
+                return p
+        return models.default_sparse_model_path()
+
+    def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
+        """Rows in ``ids`` order: stored encodings, and in-memory ones for ``missing``."""
+        from .encode import encode_csr
+
+        have = np.setdiff1d(ids, missing, assume_unique=True)
+        dim = self.encoder.get_embedding_dimension()
+        parts, order = [], []
+        if len(have):
+            parts.append(self.store.load_encodings(self.model_key, have, dim=dim))
+            order.append(have)
+        if len(missing):
+            parts.append(encode_csr(self.encoder, self.store.texts(missing), 32))
+            order.append(missing)
+        matrix = sparse.vstack(parts).tocsr()
+        position = np.argsort(np.concatenate(order), kind="stable")  # back to ids order
+        return matrix[position]
+
+    def _set_matrix(self, raw: sparse.csr_matrix) -> None:
+        """Index ``raw`` (rows in ``self.ids`` order) afresh; nothing added on the side."""
+        self.raw = sparse.csr_matrix(raw, dtype=np.float32)
+        # Column-major: a question's tokens pick their posting lists (the inverted index).
+        self.inverted = prepare(self.raw, "cosine").tocsc()
+        self.inverted.sort_indices()
+        self.indexed = len(self.ids)  # rows in the inverted index; the rest are on the side
+        self.side = sparse.csr_matrix((0, self.raw.shape[1]), dtype=np.float32)
+
+    def _append(self, ids: np.ndarray, raw: sparse.csr_matrix) -> None:
+        """Grow the index by questions newer than every indexed one (ids stay sorted)."""
+        self.ids = np.concatenate([self.ids, ids])
+        self.raw = sparse.vstack([self.raw, sparse.csr_matrix(raw, dtype=np.float32)]).tocsr()
+        if len(self.ids) - self.indexed >= FOLD_ADDED:
+            self._set_matrix(self.raw)
+        else:
+            self.side = prepare(self.raw[self.indexed:], "cosine")
+
+    def refresh(self) -> int:
+        """Take in questions imported since the index was built (another window, the CLI);
+        returns how many. Their stored encodings are used, or they are encoded here."""
+        row = self.store.db.execute("select max(id) from questions").fetchone()
+        if row[0] is None or row[0] <= self.ids[-1]:
+            return 0
+        new = self.store.question_ids()
+        new = new[new > self.ids[-1]]
+        missing = self.store.missing_encodings(self.model_key, new)
+        self._append(new, self._encodings(new, missing))
+        return len(new)
+
+    # ------------------------------------------------------------ asking
+
+    def ask(self, text, top: int = 10) -> AskResult:
+        """The ``top`` stored questions closest to ``text``, best first; AskError for a text
+        that cannot be a question (empty, too long, binary)."""
+        from .encode import encode_csr
+
+        question = clean_question(text)
+        top = max(1, min(int(top), 100))
+        self.refresh()
+        t0 = time.perf_counter()
+        vec = encode_csr(self.encoder, [question], 1)
+        t1 = time.perf_counter()
+        unit = prepare(vec, "cosine")
+        cols = unit.indices
+        cosine = np.concatenate([
+            np.asarray(self.inverted[:, cols] @ unit.data).ravel(),  # the inverted index
+            (self.side @ unit.T).toarray().ravel(),  # questions added since it was built
+        ])
+        wanted = max(top, RERANK_CANDIDATES if self.reranker is not None else top)
+        best = np.flatnonzero(cosine > 0)
+        if len(best) > wanted:
+            best = best[np.argpartition(-cosine[best], wanted - 1)[:wanted]]
+        best = best[np.lexsort((self.ids[best], -cosine[best]))]  # ties: the older question first
+        t2 = time.perf_counter()
+        texts = self.store.texts(self.ids[best])
+        rerank: list[float | None] = [None] * len(best)
+        if self.reranker is not None and len(best):
+            n = min(len(best), RERANK_CANDIDATES)
+            rerank[:n] = rerank_scores(self.reranker, [(question, t) for t in texts[:n]], 16)
+        t3 = time.perf_counter()
+        matches = []
+        for i, t, r in zip(best.tolist(), texts, rerank, strict=True):
+            cos = float(cosine[i])
+            score = cos if r is None else self.weight * float(r) + (1 - self.weight) * cos
+            matches.append(Match(int(self.ids[i]), t, score, cos, None if r is None else float(r),
+                                 same_text=t == question))
+        # reranked ones first (as mining ranks), each part by its score
+        matches.sort(key=lambda m: (m.rerank_score is None, -m.score))
+        matches = matches[:top]
+        self._describe(matches, vec)
+        seconds = {"encode": t1 - t0, "search": t2 - t1, "rerank": t3 - t2,
+                   "total": time.perf_counter() - t0}
+        return AskResult(question, matches, seconds)
+
+    def _describe(self, matches: list[Match], vec: sparse.csr_matrix) -> None:
+        """Each match's label history and the tokens it shares with the question."""
+        if not matches:
+            return
+        position = {int(q): i for i, q in enumerate(self.ids.tolist())}
+        wanted = {m.question_id for m in matches}
+        counts: dict[int, Counter] = {q: Counter() for q in wanted}
+        for (a, b), label in self.store.labels().items():
+            for q in (a, b):
+                if q in wanted:
+                    counts[q][label] += 1
+        for m in matches:
+            m.labels = dict(counts[m.question_id])
+            m.why = explain_match(self.encoder, vec, self.raw[position[m.question_id]], top_k=6, also_k=3)
+
+    # ------------------------------------------------------------ adding
+
+    def add(self, text) -> int:
+        """Add ``text`` to the project (an import of its own) and to the index; returns its
+        question id (the existing one when the project has this text already)."""
+        from .encode import encode_csr
+
+        question = clean_question(text)
+        existing = self.store._ids_for_texts([question]).get(question)
+        if existing is not None:
+            return int(existing)
+        result = ImportResult(path="(asked)", detected=Detection(format="txt", encoding="utf-8"),
+                              questions=[Question(question, ["asked"])], rejected=[], rows_total=1,
+                              merged=0, entries=1)
+        self.refresh()  # questions imported elsewhere meanwhile keep the ids in order
+        vec = encode_csr(self.encoder, [question], 1)
+        self.store.add_import(result)
+        qid = int(self.store._ids_for_texts([question])[question])
+        self.store.save_encodings(self.model_key, np.array([qid]), vec)
+        self._append(np.array([qid]), vec)  # a new question has the highest id
+        return qid
