@@ -246,7 +246,9 @@ def test_http_api_answers_and_refuses_bad_requests(server):
     except (urllib.error.URLError, ConnectionError):
         pass
     assert request(base + "/health", headers=auth)[1]["status"] == "ready"  # still serving
-    assert request(base + "/ask", b"\x89PNG\x00\x01 not json", auth)[0] == 422
+    status, body = request(base + "/ask", b"\x89PNG\x00\x01 not json", auth)  # binary: not even text
+    assert status == 400 and body["detail"]
+    assert request(base + "/ask", b'{"text": "Why?"', auth)[0] == 422  # JSON cut short
     assert request(base + "/ask", {"text": "Why?", "top": 0}, auth)[0] == 422
     assert request(base + "/ask", {"question": "Why?"}, auth)[0] == 422
     assert snapshot(project) == before  # nothing a refused request sent reached the project

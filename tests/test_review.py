@@ -91,3 +91,31 @@ def test_sort_and_search(project):
     assert all(word.lower() in (r.pair.text_a + r.pair.text_b).lower() for r in rows)
     review.search = "100%_no_such\\\\text"
     assert review.count() == 0 and review.page(0, 10) == []
+
+
+def test_first_view_is_what_the_tab_would_read_itself_and_moves_to_another_connection(project, encoder):
+    """What the Review tab paints first, read on a worker's connection, then used on the UI's."""
+    import threading
+
+    out = {}
+
+    def read():  # on another thread, with a connection of its own (SQLite's rule)
+        with Store(project) as worker_store:
+            session = ReviewSession(worker_store, threshold=0.5, encoder=encoder)
+            out["first"] = session.first_view(page=25)
+
+    t = threading.Thread(target=read)
+    t.start()
+    t.join()
+    first = out["first"]
+    with Store(project) as store:
+        direct = ReviewSession(store, threshold=0.5)
+        assert first.total == direct.count() and first.all_pairs == direct.count(above_threshold=False)
+        assert [(r.pair.a, r.pair.b, r.position) for r in first.rows] == \
+               [(r.pair.a, r.pair.b, r.position) for r in direct.page(0, 25)]
+        counts, edges = direct.histogram()
+        assert (first.counts == counts).all() and (first.edges == edges).all()
+        here = first.session.on_store(store)  # the UI's session: same run, model and scores
+        assert here.store is store and here.encoder_loaded and here.run.id == direct.run.id
+        assert here.explain(first.rows[0]) is first.explanation  # read once, on the worker
+        assert first.explanation.content and here.page(25, 5)[0].position == 26

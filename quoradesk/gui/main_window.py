@@ -272,8 +272,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        for worker in (self.mine_tab.worker, self.train_tab.worker, self.review_tab.encoder_loader,
-                       self.review_tab.review_loader):
+        for worker in (self.mine_tab.worker, self.train_tab.worker, *self.review_tab.workers()):
             if worker is not None and worker.running:
                 worker.cancel()
                 worker.wait(30000)

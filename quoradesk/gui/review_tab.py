@@ -55,8 +55,8 @@ class ReviewTab(QWidget):
         self.window = window
         self.review: ReviewSession | None = None
         self.encoder_loader: GeneratorWorker | None = None  # loads the explaining model off the UI thread
-        self.review_loader: GeneratorWorker | None = None  # reads a run's first view off it
         self._load_ticket = 0  # the latest load wins: an earlier one's result is dropped
+        self._loaders: set[GeneratorWorker] = set()  # every load still running
         self.model = PairTableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -182,14 +182,20 @@ class ReviewTab(QWidget):
                 except LookupError:
                     return None
                 session.search = search
-                session.scores()  # read here, kept for the histogram's redraws
                 return session.first_view(PAGE)
 
         worker = GeneratorWorker(read)
-        worker.finished.connect(lambda first: self._show_first(first, ticket))
-        worker.failed.connect(lambda message: ticket == self._load_ticket and self.error.emit(message))
-        self.review_loader = worker
+        # An earlier load may still run: each worker is kept until it ends (a QThread dropped
+        # while running aborts the process); only the newest one's result is shown.
+        self._loaders.add(worker)
+        worker.finished.connect(lambda first: (self._loaders.discard(worker), self._show_first(first, ticket)))
+        worker.failed.connect(lambda message: (self._loaders.discard(worker),
+                                               ticket == self._load_ticket and self.error.emit(message)))
         worker.start()
+
+    def workers(self) -> list[GeneratorWorker]:
+        """This tab's workers (the run readers and the model loader), for a closing window."""
+        return [w for w in (*self._loaders, self.encoder_loader) if w is not None]
 
     def _show_first(self, first: FirstView | None, ticket: int) -> None:
         if ticket != self._load_ticket or self.window.store is None:
