@@ -196,11 +196,14 @@ def test_training_plots_receive_points(qtbot, window, tmp_path, pair_slice):
     tab.max_steps.setValue(4)
     tab.start()
     qtbot.waitUntil(lambda: not tab.worker.running, timeout=240000)
-    # Distillation trains two tasks with losses of different scales: a line (and a trend) each.
-    assert set(tab.loss_history.series) == {"mnrl", "distil"} and set(tab.loss_curves) == {"mnrl", "distil"}
-    assert sum(len(p) for p in tab.loss_history.series.values()) == 4  # one task a step, logged each step
-    raw, trend = tab.loss_curves["mnrl"]
-    assert len(trend.getData()[1]) == len(tab.loss_history.series["mnrl"])
+    # Distillation trains two tasks with losses of different scales: a line (and a trend) for
+    # each task a step came from (which ones, in 4 steps, is the sampler's draw; both tasks
+    # showing up apart is test_training's test_two_tasks_report_their_losses_apart).
+    series = tab.loss_history.series
+    assert series and set(series) <= {"mnrl", "distil"} and set(tab.loss_curves) == set(series)
+    assert sum(len(p) for p in series.values()) == 4  # one task a step, logged each step
+    for name, (raw, trend) in tab.loss_curves.items():
+        assert len(raw.getData()[1]) == len(trend.getData()[1]) == len(series[name])
     assert len(tab.metric_points) >= 1
     assert tab.distil.isChecked() and tab.result.card["teacher_pairs"] > 170  # distilled by default
     assert tab.use_button.isEnabled() and tab.results.rowCount() > 0
@@ -246,10 +249,19 @@ def test_sorting_filtering_and_a_quick_cancel(qtbot, window, tmp_path, pair_slic
     tab.rerank.setChecked(False)
     tab.start()
     qtbot.waitUntil(lambda: tab.bars["encode"].value() > 0, timeout=120000)
+    # Each batch's progress, stamped on the worker thread as it is reported there (a queued
+    # signal reaches this thread later, the more so on a busy box).
+    emitted = []
+    tab.worker._runner.progress.connect(lambda ev: emitted.append((time.perf_counter(), ev)),
+                                        Qt.DirectConnection)
     asked = time.perf_counter()
     tab.cancel()
     qtbot.waitUntil(lambda: not tab.worker.running, timeout=30000)
-    assert time.perf_counter() - asked < 1.0  # lands within one batch (~0.25 s on 2 cores)
+    # It lands within one batch: after Cancel, at most the batch under way is reported
+    # (a count, not seconds: bench/ui_stall.py times the UI).
+    assert window.store.latest_run().status == "cancelled"
+    batches_after = [ev for t, ev in emitted if t > asked and ev.stage == "encode"]
+    assert len(batches_after) <= 1, [ev.done for ev in batches_after]
     mine(qtbot, window)
     review = window.review_tab
     review.set_threshold(0.0)

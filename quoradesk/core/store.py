@@ -19,30 +19,27 @@ committed state and a file that is not ours is refused before anything is writte
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import sqlite_utils
-from scipy import sparse
 
 from .questions import ImportResult
+from .store_encodings import EncodingsMixin
+from .store_labels import LABELS, LabelsMixin  # noqa: F401 - LABELS re-exported
+from .store_pairs import Pair, PairsMixin  # noqa: F401 - Pair re-exported
+from .store_writes import ProjectError, _writes  # noqa: F401 - ProjectError re-exported
 
 APP_ID = "quoradesk"
 SCHEMA_VERSION = 1
-LABELS = ("accepted", "rejected", "unsure")
 SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-class ProjectError(Exception):
-    """The project file cannot be used; the message says why, for the user."""
 
 
 @dataclass
@@ -78,19 +75,6 @@ class Run:
         return self.reranker is not None
 
 
-@dataclass
-class Pair:
-    a: int
-    b: int
-    text_a: str
-    text_b: str
-    sparse_score: float
-    rerank_score: float | None
-    rank: int
-    label: str | None
-    score: float | None  # the run's ranking score (see Store.rerank_weight); None: not reranked
-
-
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -99,39 +83,7 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _write_failure(path: Path, exc: sqlite3.Error) -> str:
-    text = str(exc).lower()
-    if "full" in text:
-        why = "the disk is full"
-    elif "disk i/o" in text:  # how SQLite reports a refused write (EFBIG, EIO)
-        why = "the disk refused the write (disk I/O error: out of space, file too large or a failing device)"
-    elif "readonly" in text or "read-only" in text:
-        why = "the file or its folder is read-only"
-    elif "locked" in text or "busy" in text:
-        why = "another QuoraDesk kept the project busy for more than 10 seconds"
-    else:
-        why = str(exc)
-    return (f"Could not save to {path}: {why}. Everything saved before this step is intact; "
-            f"fix that and try again.")
-
-
-def _writes(method):
-    """Run a Store method as one immediate write transaction (see Store._transaction) and turn
-    SQLite's write failures (disk full, read-only, busy) into a ProjectError that says what
-    happened; the transaction is rolled back, so the file keeps its last good state."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            with self._transaction():
-                return method(self, *args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            raise ProjectError(_write_failure(self.path, exc)) from exc
-
-    return wrapper
-
-
-class Store:
+class Store(EncodingsMixin, PairsMixin, LabelsMixin):
     """A QuoraDesk project file. Raises ProjectError for anything that is not ours."""
 
     def __init__(self, path: str | Path, *, create: bool = True):
@@ -485,286 +437,5 @@ class Store:
                 fields[key] = json.dumps(fields[key], sort_keys=True)
         self.db["runs"].update(run_id, fields)
 
-    # ------------------------------------------------------------ encodings
-
-    def missing_encodings(self, model_key: str, ids: np.ndarray) -> np.ndarray:
-        have = {
-            r[0]
-            for r in self.db.execute(
-                "select question_id from encodings where model_key = ?", [model_key]
-            )
-        }
-        return np.array([i for i in ids.tolist() if i not in have], dtype=np.int64)
-
-    @_writes
-    def save_encodings(self, model_key: str, ids: np.ndarray, matrix: sparse.csr_matrix) -> None:
-        """Store one CSR row per question id, in one transaction."""
-        matrix = matrix.tocsr()
-        matrix.sort_indices()
-        rows = []
-        for i, qid in enumerate(ids.tolist()):
-            lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
-            rows.append(
-                {
-                    "model_key": model_key, "question_id": int(qid),
-                    "indices": matrix.indices[lo:hi].astype("<i4").tobytes(),
-                    "vals": matrix.data[lo:hi].astype("<f4").tobytes(),
-                }
-            )
-        self.db["encodings"].insert_all(rows, replace=True, batch_size=500)
-
-    def load_encodings(
-        self, model_key: str, ids: np.ndarray | list[int], dim: int | None = None
-    ) -> sparse.csr_matrix:
-        """A CSR matrix whose row i is the stored encoding of ids[i].
-
-        ``dim`` defaults to the highest stored token index + 1 (enough for dot products).
-        """
-        ids = np.asarray(ids, dtype=np.int64)
-        position = {int(q): i for i, q in enumerate(ids.tolist())}
-        parts_idx: list[np.ndarray | None] = [None] * len(ids)
-        parts_val: list[np.ndarray | None] = [None] * len(ids)
-        if len(ids) <= 2000:  # a few rows (explanations): look them up by key
-            queries = [
-                (f"select question_id, indices, vals from encodings where model_key = ? and "
-                 f"question_id in ({','.join('?' * len(chunk))})", [model_key, *chunk])
-                for chunk in (ids[i : i + 500].tolist() for i in range(0, len(ids), 500))
-            ]
-        else:
-            queries = [("select question_id, indices, vals from encodings where model_key = ?", [model_key])]
-        for sql, args in queries:
-            for qid, ind, val in self.db.execute(sql, args):
-                pos = position.get(qid)
-                if pos is not None:
-                    parts_idx[pos] = np.frombuffer(ind, dtype="<i4")
-                    parts_val[pos] = np.frombuffer(val, dtype="<f4")
-        missing = [int(ids[i]) for i, p in enumerate(parts_idx) if p is None]
-        if missing:
-            raise ProjectError(f"{len(missing)} questions have no stored encoding (e.g. {missing[:3]})")
-        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(p) for p in parts_idx])
-        indices = np.concatenate(parts_idx) if len(ids) else np.zeros(0, np.int32)
-        data = np.concatenate(parts_val) if len(ids) else np.zeros(0, np.float32)
-        if dim is None:
-            dim = int(indices.max()) + 1 if len(indices) else 1
-        return sparse.csr_matrix((data, indices, indptr), shape=(len(ids), dim))
-
-    # ------------------------------------------------------------ pairs
-
-    @_writes
-    def replace_pairs(
-        self, run_id: int, a: np.ndarray, b: np.ndarray, scores: np.ndarray, ranks: np.ndarray,
-        **run_fields,
-    ) -> None:
-        """Store a run's candidate pairs (a < b) and move the run on, in one transaction."""
-        reranked = self.rerank_weight(run_id) is not None
-        self.db.execute("delete from pairs where run_id = ?", [run_id])
-        # In slices: Python lists of a whole large run (5M pairs at 500,000 questions) would
-        # take about 1 GB; one slice of numbers at a time keeps the peak flat.
-        step = 100_000
-        for lo in range(0, len(a), step):
-            part = slice(lo, lo + step)
-            sparse_scores = scores[part].astype(float).tolist()
-            self.db.conn.executemany(
-                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score) "
-                "values (?, ?, ?, ?, NULL, ?, ?)",
-                zip(
-                    [run_id] * len(sparse_scores), a[part].tolist(), b[part].tolist(), sparse_scores,
-                    ranks[part].tolist(), [None] * len(sparse_scores) if reranked else sparse_scores,
-                    strict=True,
-                ),
-            )
-        if run_fields:
-            self.update_run(run_id, **run_fields)
-
-    def pairs_to_rerank(
-        self, run_id: int, max_rank: int, limit: int, *, min_sparse: float = 0.0
-    ) -> list[tuple[int, int]]:
-        return [
-            (r[0], r[1])
-            for r in self.db.execute(
-                "select a, b from pairs where run_id = ? and rerank_score is null and rank <= ? "
-                "and sparse_score >= ? order by a, b limit ?",
-                [run_id, max_rank, min_sparse, limit],
-            )
-        ]
-
-    def count_pairs(
-        self, run_id: int, *, max_rank: int | None = None, reranked: bool | None = None,
-        min_sparse: float | None = None,
-    ) -> int:
-        sql, args = "select count(*) from pairs where run_id = ?", [run_id]
-        if max_rank is not None:
-            sql, args = sql + " and rank <= ?", [*args, max_rank]
-        if min_sparse is not None:
-            sql, args = sql + " and sparse_score >= ?", [*args, min_sparse]
-        if reranked is not None:
-            sql += " and rerank_score is not null" if reranked else " and rerank_score is null"
-        return self.db.execute(sql, args).fetchone()[0]
-
-    def rerank_weight(self, run_id: int) -> float | None:
-        """A run's ranking score is ``w * rerank + (1 - w) * sparse`` (None: no reranker, the
-        sparse score). Cosine runs mix the two: on held-out Quora questions mining AP was 0.58
-        sparse alone, 0.46 reranker alone, 0.63 mixed half and half. A candidate never
-        reranked has no score (NULL): it ranks after every reranked pair and passes no
-        threshold."""
-        row = self.db.execute("select reranker, params from runs where id = ?", [run_id]).fetchone()
-        if not row or not row[0]:
-            return None
-        return float(json.loads(row[1] or "{}").get("rerank_weight", 1.0))
-
-    def pair_scores(self, run_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(a, b, ranking score with NaN where there is none) for a whole run."""
-        rows = self.db.execute(
-            "select a, b, coalesce(score, 'nan') from pairs where run_id = ? order by a, b",
-            [run_id],
-        ).fetchall()
-        return _pair_arrays(rows)
-
-    def ranking_scores(self, run_id: int) -> np.ndarray:
-        """Every ranking score a run has (pairs never reranked have none), in no order. Read
-        from the ranking index alone: 6 ms for a 19k-question run, against 200 ms for
-        ``pair_scores``, and the Review tab asks for it on the UI thread."""
-        rows = self.db.execute(
-            "select score from pairs where run_id = ? and score is not null", [run_id]
-        ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows))
-
-    def pairs_at_or_above(self, run_id: int, min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(a, b, score) of the pairs scoring at least ``min_score``, from the ranking index."""
-        rows = self.db.execute(
-            "select a, b, score from pairs where run_id = ? and score >= ?", [run_id, min_score]
-        ).fetchall()
-        return _pair_arrays(rows)
-
-    @_writes
-    def set_rerank_scores(self, run_id: int, rows: list[tuple[int, int, float]]) -> None:
-        w = self.rerank_weight(run_id)
-        w = 1.0 if w is None else w
-        self.db.conn.executemany(
-            "update pairs set rerank_score = ?1, score = ?2 * ?1 + ?3 * sparse_score "
-            "where run_id = ?4 and a = ?5 and b = ?6",
-            [(float(s), w, 1.0 - w, run_id, a, b) for a, b, s in rows],
-        )
-
-    PAIR_ORDERS = {
-        "score": "",  # the run's ranking score: handled in top_pairs (index order)
-        "question_a": "qa.text collate nocase",
-        "question_b": "qb.text collate nocase",
-        "label": "coalesce(l.label, '')",
-    }
-
-    def top_pairs(
-        self, run_id: int, *, limit: int = 100, offset: int = 0, min_score: float | None = None,
-        order: str = "score", descending: bool = True, search: str = "",
-        after: Pair | None = None,
-    ) -> list[Pair]:
-        """Pairs of a run, best first by default (by the stored ranking score, see
-        rerank_weight; candidates without one last). ``order`` sorts by another column; ``search`` keeps pairs where
-        either question contains the text (case-insensitive). ``after`` (the last row of the
-        previous page, best-first order only) pages through the index instead of OFFSET, so
-        the 400th page costs what the first does."""
-        where, args = self._pair_filter(run_id, min_score, search)
-        if after is not None and order == "score" and descending and after.score is not None:
-            # Rows without a score (never reranked) sort after every scored row.
-            where += " and ((p.score, p.sparse_score, p.a, p.b) < (?, ?, ?, ?) or p.score is null)"
-            args += [after.score, after.sparse_score, after.a, after.b]
-            offset = 0
-        if order not in self.PAIR_ORDERS:
-            raise ValueError(f"order must be one of {sorted(self.PAIR_ORDERS)}")
-        direction = "desc" if descending else "asc"
-        if order == "score":  # NULL scores sort last in descending order: the index's order
-            primary = f"p.score {direction}, p.sparse_score {direction}, p.a {direction}, p.b {direction}"
-        else:
-            primary = f"{self.PAIR_ORDERS[order]} {direction}, p.a, p.b"
-        sql = f"""
-            select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label,
-                   p.score
-            from pairs p
-            join questions qa on qa.id = p.a
-            join questions qb on qb.id = p.b
-            left join labels l on l.a = p.a and l.b = p.b
-            where {where}
-            order by {primary}
-            limit ? offset ?
-        """
-        return [Pair(*r) for r in self.db.execute(sql, [*args, limit, offset])]
-
-    def _pair_filter(self, run_id: int, min_score: float | None, search: str) -> tuple[str, list]:
-        where, args = "p.run_id = ?", [run_id]
-        if min_score is not None:
-            where += " and p.score >= ?"
-            args.append(min_score)
-        if search:  # find the questions first (19k rows), then their pairs through indexes
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            match = "select id from questions where text like ? escape '\\'"
-            where += f" and (p.a in ({match}) or p.b in ({match}))"
-            args += [like, like]
-        return where, args
-
-    def count_pairs_matching(self, run_id: int, min_score: float | None, search: str = "") -> int:
-        """Pairs at or above ``min_score`` (None: all) whose questions contain ``search``."""
-        where, args = self._pair_filter(run_id, min_score, search)
-        return self.db.execute(f"select count(*) from pairs p where {where}", args).fetchone()[0]
-
-    def iter_pairs(self, run_id: int, *, min_score: float | None = None, chunk: int = 5000) -> Iterator[Pair]:
-        """Every pair, best first, a page at a time through the ranking index (see top_pairs'
-        ``after``), so exporting 500,000 pairs costs no deep OFFSET scans."""
-        offset, last = 0, None
-        while True:
-            page = self.top_pairs(run_id, limit=chunk, offset=offset, min_score=min_score, after=last)
-            if not page:
-                return
-            yield from page
-            offset += len(page)
-            last = page[-1]
-
-    # ------------------------------------------------------------ labels
-
-    @_writes
-    def set_label(self, a: int, b: int, label: str | None, *, record: bool = True) -> None:
-        """Label a pair (None clears it); the change goes into the undo history."""
-        a, b = (a, b) if a < b else (b, a)
-        if label is not None and label not in LABELS:
-            raise ValueError(f"label must be one of {LABELS}, not {label!r}")
-        old = self.label(a, b)
-        if label is None:
-            self.db.execute("delete from labels where a = ? and b = ?", [a, b])
-        else:
-            self.db["labels"].upsert(
-                {"a": a, "b": b, "label": label, "updated": time.time()}, pk=("a", "b")
-            )
-        if record and old != label:
-            self.db["label_history"].insert(
-                {"a": a, "b": b, "old": old, "new": label, "time": time.time()}
-            )
-
-    def label(self, a: int, b: int) -> str | None:
-        a, b = (a, b) if a < b else (b, a)
-        row = self.db.execute("select label from labels where a = ? and b = ?", [a, b]).fetchone()
-        return row[0] if row else None
-
-    @_writes
-    def undo_label(self) -> tuple[int, int] | None:
-        """Revert the newest label change; returns its pair, or None when nothing is left."""
-        row = self.db.execute(
-            "select id, a, b, old from label_history order by id desc limit 1"
-        ).fetchone()
-        if row is None:
-            return None
-        hid, a, b, old = row
-        self.set_label(a, b, old, record=False)
-        self.db.execute("delete from label_history where id = ?", [hid])
-        return a, b
-
-    def labels(self) -> dict[tuple[int, int], str]:
-        return {(r["a"], r["b"]): r["label"] for r in self.db["labels"].rows}
-
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def _pair_arrays(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(a, b, score) arrays from ``(a, b, score)`` rows."""
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
-    return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
