@@ -433,3 +433,15 @@ def test_ask_tab_answers_as_the_user_types_and_adds_on_enter(qtbot, window, tmp_
     qtbot.waitUntil(lambda: tab.result is not None and tab.result.question == "learning Rust programming",
                     timeout=60000)
     assert tab.result.matches[0].text == "How do I learn the Rust programming language?"
+
+    # A run with another SPLADE model: the tab asks with that model from then on.
+    from quoradesk.core import models
+
+    assert tab.info["model"] == models.SHIPPED_SPARSE
+    window.mine_tab.model.setText(str(models.base_splade_path()))
+    window.mine_tab.rerank.setChecked(False)
+    tab.ready.clear()
+    mine(qtbot, window)
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(tab.ready.is_set, timeout=120000)
+    assert tab.info["model"] == models.base_splade_path()

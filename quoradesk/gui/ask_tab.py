@@ -52,19 +52,24 @@ class AskRunner(QObject):
     def open(self, path: str, options: dict) -> None:
         from ..core.store import Store
 
-        key = (path, tuple(sorted(options.items())))
-        if key == self._key and self._service is not None:
-            return
-        self.close()
         try:
-            from ..core.ask import AskService
+            store = Store(path, create=False)
+            run = store.latest_run("done")
+            # the same project, settings and run model as the open service: nothing to do
+            key = (path, tuple(sorted(options.items())), run.sparse_model_key if run else None)
+            if key == self._key and self._service is not None:
+                store.close()
+            else:
+                self.close()
+                from ..core.ask import AskService
 
-            self._store = Store(path, create=False)
-            self._service = AskService(self._store, **options)
-            self._key = key
+                self._store = store
+                self._service = AskService(self._store, **options)
+                self._key = key
             s = self._service
             self.opened.emit({"questions": len(s.ids), "seconds": sum(s.open_seconds.values()),
-                              "encoded": s.encoded_in_memory, "reranked": s.reranker is not None})
+                              "encoded": s.encoded_in_memory, "reranked": s.reranker is not None,
+                              "model": s.sparse_model})
         except Exception as exc:  # a project never mined, a model that does not load: said, not raised
             self.close()
             self.failed.emit(0, str(exc) or type(exc).__name__)
@@ -137,6 +142,7 @@ class AskTab(QWidget):
         layout.addWidget(self.why)
 
         self.result = None  # the AskResult shown
+        self.info: dict = {}  # the open service: questions, model, ...
         self.number = 0  # of the newest request
         self.ready = threading.Event()  # the service is open for the current project
         self.timer = QTimer(self)
@@ -189,6 +195,13 @@ class AskTab(QWidget):
         if self.window.store is not None and self._project != self.window.store.path:
             self.open_project()
 
+    def run_finished(self) -> None:
+        """A mining run finished: the next question reopens the service if the run's model
+        differs from the one it holds (the runner compares them)."""
+        self._project = None
+        if self.isVisible():
+            self.prepare()
+
     def ask_now(self) -> None:
         text = self.box.text()
         if self.window.store is None:
@@ -216,6 +229,7 @@ class AskTab(QWidget):
     # ---------------------------------------------------------------- answers
 
     def on_opened(self, info: dict) -> None:
+        self.info = info
         self.ready.set()
         note = f", {info['encoded']} encoded now" if info["encoded"] else ""
         rerank = "reranked by the CrossEncoder" if info["reranked"] else "by SPLADE similarity"

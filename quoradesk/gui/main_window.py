@@ -244,6 +244,7 @@ class MainWindow(QMainWindow):
 
     def mining_done(self, run_id: int) -> None:
         self.review_tab.load(run_id, encoder=self.mine_tab.finished_encoder)
+        self.ask_tab.run_finished()
         self.tabs.setCurrentWidget(self.review_tab)
 
     def use_trained_model(self, kind: str, path) -> None:
