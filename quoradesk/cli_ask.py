@@ -14,19 +14,13 @@ import sys
 from .cli import EXIT_INPUT, EXIT_OK, _err, _positive_int
 
 
-def _service(store, args):
-    from .core.ask import AskService
-
-    return AskService(store, **_service_options(args))
-
-
 def _service_options(args) -> dict:
     reranker = None if args.no_rerank else (args.reranker or True)
     return {"sparse_model": args.model, "reranker": reranker, "device": args.device,
             "int8": not args.no_rerank_int8}
 
 
-def _print_result(result, top: int) -> None:
+def _print_result(result) -> None:
     print(f"Q: {result.question}")
     if not result.matches:
         print("   nothing in the project shares a token with it")
@@ -40,11 +34,11 @@ def _print_result(result, top: int) -> None:
 
 
 def cmd_ask(args) -> int:
-    from .core.ask import AskError
+    from .core.ask import AskError, AskService
     from .core.store import Store
 
     with Store(args.db, create=False) as store:
-        service = _service(store, args)
+        service = AskService(store, **_service_options(args))
         opened = service.open_seconds
         print(f"{len(service.ids):,} questions ready in {sum(opened.values()):.1f}s (models "
               f"{opened['models']:.1f}s, index {opened['index']:.2f}s"
@@ -72,7 +66,7 @@ def cmd_ask(args) -> int:
             if args.json:
                 print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
             else:
-                _print_result(result, args.top)
+                _print_result(result)
     return EXIT_INPUT if failed else EXIT_OK
 
 
