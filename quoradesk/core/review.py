@@ -190,14 +190,11 @@ class ReviewSession:
 
     def encoder(self):
         if self._encoder is None:
+            from pathlib import Path
+
             from . import models
 
-            for path in (models.SHIPPED_SPARSE, models.base_splade_path()):
-                if path is not None and models.model_key(path) == self.run.sparse_model_key:
-                    self._encoder = models.load_sparse_encoder(path, "cpu")
-                    break
-            else:
-                from pathlib import Path
-
-                self._encoder = models.load_sparse_encoder(Path(self.run.sparse_model), "cpu")
+            # a recorded folder whose model changed since still loads (as before); its tokens differ
+            path = models.run_sparse_model(self.run) or Path(self.run.sparse_model)
+            self._encoder = models.load_sparse_encoder(path, "cpu")
         return self._encoder

@@ -48,5 +48,21 @@ class LabelsMixin:
         self.db.execute("delete from label_history where id = ?", [hid])
         return a, b
 
+    def label_counts(self, ids: list[int]) -> dict[int, dict[str, int]]:
+        """For each of ``ids`` with labelled pairs, how many pairs carry each label."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"select q, label, count(*) from (select a as q, label from labels where a in ({marks}) "
+            f"union all select b, label from labels where b in ({marks})) group by q, label",
+            ids + ids,
+        )
+        out: dict[int, dict[str, int]] = {}
+        for q, label, n in rows:
+            out.setdefault(q, {})[label] = n
+        return out
+
     def labels(self) -> dict[tuple[int, int], str]:
         return {(r["a"], r["b"]): r["label"] for r in self.db["labels"].rows}

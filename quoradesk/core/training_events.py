@@ -3,7 +3,7 @@ every evaluation, through a transformers ``TrainerCallback`` that also honours a
 
 Multi-task SPLADE training (MNRL on duplicates beside distillation, say) alternates batches
 of tasks whose losses differ tenfold; one "loss" series jumps between them. So the trainer
-records each batch's loss under its dataset's name (:class:`TaskLossTrainerMixin`) and each
+records each batch's loss under its dataset's name (:func:`task_loss_trainer`) and each
 loss event carries the mean per task since the last one, ``values["task_losses"]``.
 """
 
