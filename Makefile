@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The optional cluster packages (Ray, Milvus Lite): the tests use them, the app does not.
+CLUSTER_STAMP := $(VENV)/.cluster-stamp
 
 .PHONY: run demo test lint bench screenshots package install-desktop clean
 
@@ -16,13 +18,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(CLUSTER_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,cluster]'
+	touch $(CLUSTER_STAMP)
+
 run: $(STAMP)
 	$(BIN)/quoradesk gui --sample
 
 demo: $(STAMP)
 	$(BIN)/quoradesk demo
 
-test: $(STAMP)
+test: $(CLUSTER_STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" -q
 
 lint: $(STAMP)

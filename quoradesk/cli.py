@@ -10,8 +10,11 @@
     quoradesk train sparse --data pairs.tsv --out my-splade   # fine-tune (also: cross)
     quoradesk evaluate my-splade --data pairs.tsv           # AP, F1, ... and mining recall/AP
 
+    quoradesk mine questions.csv --db P --ray local --milvus vectors.db   # on Ray, search in Milvus
+
 Exit codes: 0 done; 1 unexpected error; 2 bad input file or arguments; 3 model problem;
-4 project file problem; 130 interrupted (Ctrl-C): the run is saved and ``mine`` resumes it.
+4 project file problem; 5 Ray or Milvus missing, unreachable or refusing (nothing written);
+130 interrupted (Ctrl-C): the run is saved and ``mine`` resumes it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from .core.resources import SAMPLE_QUESTIONS as SAMPLE
 from .core.resources import user_data_dir
 
-EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_MODEL, EXIT_PROJECT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_MODEL, EXIT_PROJECT, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 
 
 def _err(msg: str) -> None:
@@ -77,9 +80,11 @@ def cmd_mine(args) -> int:
     from tqdm import tqdm
 
     from .core import models
+    from .core.cluster import preflight
     from .core.mining import MiningJob, MiningParams
     from .core.store import Store
 
+    preflight(args.ray, args.milvus)  # before the project is opened: a refusal writes nothing
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(
         top_k=args.top_k, keep_above=args.keep_above,
@@ -96,9 +101,11 @@ def cmd_mine(args) -> int:
             _import(store, args)
         job = MiningJob(
             store, sparse_model=args.model, reranker=reranker, params=params,
-            device=args.device, resume=not args.new_run,
+            device=args.device, resume=not args.new_run, ray=args.ray, milvus=args.milvus,
         )
-        print(f"SPLADE model: {models.describe(job.sparse_model_path)}  device: {job.device}")
+        where = f"  on Ray {args.ray}" if args.ray else ""
+        where += f"  search in Milvus {args.milvus}" if args.milvus else ""
+        print(f"SPLADE model: {models.describe(job.sparse_model_path)}  device: {job.device}{where}")
         if reranker is None:
             why = "--no-rerank" if args.no_rerank else "no CrossEncoder available"
             print(f"Reranker: none ({why}): pairs keep their sparse scores")
@@ -317,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="questions encoded, and pairs reranked, per saved chunk (work lost to a "
                          "crash at most; default: the app's, 2048)")
     sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    sp.add_argument("--ray", metavar="ADDRESS",
+                    help="encode and rerank on Ray: 'local' (a Ray instance on this machine's cores), "
+                         "'auto' or HOST:PORT (a running cluster), ray://HOST:10001 (Ray Client)")
+    sp.add_argument("--milvus", metavar="URI",
+                    help="candidate search in Milvus: FILE.db (Milvus Lite, embedded) or http://HOST:19530")
     sp.add_argument("--new-run", action="store_true", help="start afresh instead of resuming")
     sp.add_argument("--show", type=int, default=10, help="pairs to print at the end")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -386,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return self_test()
     args = build_parser().parse_args(argv)
+    from .core.cluster import ClusterError
     from .core.models import ModelError
     from .core.questions import ImportError_
     from .core.store import ProjectError
@@ -402,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProjectError as exc:
         _err(str(exc))
         return EXIT_PROJECT
+    except ClusterError as exc:
+        _err(str(exc))
+        return EXIT_CLUSTER
     except (LookupError, ValueError) as exc:
         _err(str(exc))
         return EXIT_INPUT

@@ -13,6 +13,11 @@ Usage::
         print(event.stage, event.done, event.total, event.eta)
     print(job.run_record.status)            # done | cancelled
 
+Past this process: ``ray="local"`` (or a cluster's address) encodes and reranks on Ray workers
+(core.ray_pool), ``milvus="vectors.db"`` (or a server's URI) runs the candidate search in
+Milvus (core.milvus_index). The results are committed here in the same chunks, so progress,
+cancel and resume are the same; both are checked before the run writes anything.
+
 Every finished batch is committed (encodings chunk by chunk, the candidate pairs in one
 transaction, rerank scores chunk by chunk), so a crashed or cancelled job resumes where it
 stopped: a new job with the same models and parameters finds the unfinished run and
@@ -25,6 +30,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,7 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from . import models
+from .cluster import check_milvus_uri, collection_name
 from .index import canonical_pairs, make_index, prepare
+from .ray_pool import QUEUED_PER_WORKER, RayPool
 from .store import Run, Store
 
 
@@ -162,6 +170,8 @@ class MiningJob:
         params: MiningParams | None = None,
         device: str = "auto",
         resume: bool = True,
+        ray: str | None = None,
+        milvus: str | None = None,
     ):
         self.store = store
         self.sparse_model_path = Path(sparse_model) if sparse_model else models.default_sparse_model_path()
@@ -178,6 +188,11 @@ class MiningJob:
             models.check_model_dir(self.reranker_path, "CrossEncoder model")
         self.sparse_key = models.model_key(self.sparse_model_path)
         self.reranker_key = models.model_key(self.reranker_path) if self.reranker_path else None
+        # Cluster settings are checked now (their syntax) and at run() (that they answer).
+        self.ray_pool = RayPool(ray, int8=self.params.rerank_int8) if ray else None
+        self.milvus_uri = check_milvus_uri(milvus) if milvus else None
+        self._milvus = None
+        self.node_counts = {"encode": Counter(), "rerank": Counter()}  # items per Ray node, this session
         self.run_record: Run | None = None
         self.resumed = False
         self.reranker_note = ""  # why the reranker is not the one asked for, if it is not
@@ -243,7 +258,26 @@ class MiningJob:
         # One miner per project at a time: a second window or command would resume the same
         # run and duplicate its work. The lock is the OS's (flock), so a killed miner frees it.
         with self.store.mining_lock():
-            yield from self._run()
+            try:
+                self._connect()  # before the run is opened: a refusal writes nothing
+                yield from self._run()
+            finally:
+                self._disconnect()
+
+    def _connect(self) -> None:
+        if self.ray_pool is not None:
+            self.ray_pool.connect()
+        if self.milvus_uri is not None:
+            from .milvus_index import connect_milvus
+
+            self._milvus = connect_milvus(self.milvus_uri)
+
+    def _disconnect(self) -> None:
+        if self.ray_pool is not None:
+            self.ray_pool.close()
+        if self._milvus is not None:
+            self._milvus.close()
+            self._milvus = None
 
     def _run(self) -> Iterator[Progress]:
         run = self._open_run()
@@ -261,6 +295,8 @@ class MiningJob:
                 if not finished:
                     stopped_in = stage
                     break
+            if self.ray_pool is not None:
+                self._note_nodes(run)
             if stopped_in:
                 self.store.update_run(run.id, status="cancelled")
             else:
@@ -281,6 +317,19 @@ class MiningJob:
             n = self.store.count_pairs(run.id)
             yield Progress("done", n, n, 0.0, 0.0, 0.0, run.id, f"{n} candidate pairs")
 
+    def _note_nodes(self, run: Run) -> None:
+        """The run's note says what each Ray node did this session (its questions or pairs)."""
+        parts = []
+        for stage, unit in (("encode", "questions"), ("rerank", "pairs")):
+            counts = self.node_counts[stage]
+            if counts:
+                nodes = ", ".join(f"node {node[:8]} {n:,}" for node, n in sorted(counts.items()))
+                parts.append(f"{stage} {sum(counts.values()):,} {unit} ({nodes})")
+        if parts:
+            note = self.store.get_run(run.id).note
+            line = f"on Ray {self.ray_pool.address}: " + "; ".join(parts)
+            self.store.update_run(run.id, note="; ".join(filter(None, [note, line])))
+
     def _progress(self, stage, done, total, started, done_at_start, run_id, message=""):
         elapsed = time.perf_counter() - started
         rate = (done - done_at_start) / elapsed if elapsed > 0 else 0.0
@@ -288,23 +337,28 @@ class MiningJob:
         return Progress(stage, done, total, elapsed, rate, eta, run_id, message)
 
     def _encode(self, run: Run):
-        from .encode import encode_batches, rows_in_order  # imports torch: only once a run needs it
-
         ids = self.store.question_ids(run.max_question_id)
         missing = set(self.store.missing_encodings(self.sparse_key, ids).tolist())
         total = len(ids)
         done = total - len(missing)
         started, at_start = time.perf_counter(), done
         yield self._progress("encode", done, total, started, at_start, run.id)
+        # Chunks keep fixed boundaries (a resumed run re-encodes whole chunks, for the same
+        # vectors: they depend only on the chunk's texts), so only the newly encoded questions
+        # count as progress.
         size = self.params.chunk_size
-        for lo in range(0, total, size):
-            chunk = ids[lo : lo + size]
-            # Chunks keep fixed boundaries (a resumed run re-encodes whole chunks, for the same
-            # vectors: they depend only on the chunk's texts), so only the newly encoded
-            # questions count as progress.
-            new = sum(int(q) in missing for q in chunk)
-            if not new:
-                continue
+        chunks = [(chunk, new) for chunk in (ids[lo : lo + size] for lo in range(0, total, size))
+                  if (new := sum(int(q) in missing for q in chunk))]
+        encode = self._encode_on_ray if self.ray_pool else self._encode_here
+        finished = yield from encode(run, chunks, done, total, started, at_start)
+        if finished:
+            self.store.update_run(run.id, stage="search")
+        return finished
+
+    def _encode_here(self, run: Run, chunks, done, total, started, at_start):
+        from .encode import encode_batches, rows_in_order  # imports torch: only once a run needs it
+
+        for chunk, new in chunks:
             if self.cancelled:
                 return False
             parts, encoded = [], 0
@@ -322,13 +376,35 @@ class MiningJob:
             self.store.save_encodings(self.sparse_key, chunk, rows_in_order(parts))
             done += new
             yield self._progress("encode", done, total, started, at_start, run.id)
-        self.store.update_run(run.id, stage="search")
         return True
+
+    def _encode_on_ray(self, run: Run, chunks, done, total, started, at_start):
+        """The chunks encoded by the Ray workers, each committed as it comes back (in any
+        order: a chunk's vectors depend only on its own texts)."""
+        pool = self.ray_pool
+        model = pool.ship("sparse", self.sparse_model_path)
+        tasks = ((model, i, self.store.texts(chunk), self.params.batch_size) for i, (chunk, _) in enumerate(chunks))
+        for result in pool.map_unordered("encode", tasks, lambda: self.cancelled):
+            if result is not None:
+                i, node, rows = result
+                chunk, new = chunks[i]
+                self.store.save_encodings(self.sparse_key, chunk, rows)
+                self.node_counts["encode"][node] += new
+                done += new
+            yield self._progress("encode", done, total, started, at_start, run.id, pool.describe())
+        return not self.cancelled
 
     def _search(self, run: Run):
         ids = self.store.question_ids(run.max_question_id)
         matrix = prepare(self.store.load_encodings(self.sparse_key, ids), self.params.similarity)
-        index = make_index(matrix, self.params.search)
+        if self._milvus is not None:
+            from .milvus_index import MilvusIndex
+
+            name = collection_name(self.store.path, self.store.meta("created"), self.sparse_key,
+                                   self.params.similarity)
+            index = MilvusIndex(self._milvus, name, matrix, ids)
+        else:
+            index = make_index(matrix, self.params.search)
         started = time.perf_counter()
         parts = []
         yield self._progress("search", 0, index.n, started, 0, run.id)
@@ -357,6 +433,14 @@ class MiningJob:
         done = self.store.count_pairs(run.id, max_rank=max_rank, min_sparse=floor, reranked=True)
         started, at_start = time.perf_counter(), done
         yield self._progress("rerank", done, total, started, at_start, run.id)
+        rerank = self._rerank_on_ray if self.ray_pool else self._rerank_here
+        finished = yield from rerank(run, done, total, started, at_start)
+        if finished:
+            self.store.update_run(run.id, stage="done")
+        return finished
+
+    def _rerank_here(self, run: Run, done, total, started, at_start):
+        max_rank, floor = self.params.rerank_top, self.params.rerank_floor
         if done < total and self._reranker is None:
             # The first int8 use of a model exports it (seconds): say so instead of standing still.
             yield self._progress("rerank", done, total, started, at_start, run.id, "loading the reranker")
@@ -385,5 +469,33 @@ class MiningJob:
             yield self._progress("rerank", done, total, started, at_start, run.id)
             if self.cancelled:
                 return False
-        self.store.update_run(run.id, stage="done")
         return True
+
+    def _rerank_on_ray(self, run: Run, done, total, started, at_start):
+        """The pairs to rerank, a chunk per task, a few chunks per worker in flight; each
+        chunk's scores are committed as it comes back."""
+        max_rank, floor, size = self.params.rerank_top, self.params.rerank_floor, self.params.chunk_size
+        pool = self.ray_pool
+        pool.start_workers()
+        model = pool.ship("cross", self.reranker_path)
+        while not self.cancelled:
+            batch = self.store.pairs_to_rerank(run.id, max_rank, size * QUEUED_PER_WORKER * len(pool.actors),
+                                               min_sparse=floor)
+            if not batch:
+                return True
+            parts = [batch[lo : lo + size] for lo in range(0, len(batch), size)]
+
+            def tasks(parts=parts):
+                for i, part in enumerate(parts):
+                    texts = zip(self.store.texts([a for a, _ in part]), self.store.texts([b for _, b in part]),
+                                strict=True)
+                    yield model, i, list(texts), self.params.rerank_batch
+
+            for result in pool.map_unordered("rerank", tasks(), lambda: self.cancelled):
+                if result is not None:
+                    i, node, scores = result
+                    self.store.set_rerank_scores(run.id, [(*p, s) for p, s in zip(parts[i], scores, strict=True)])
+                    self.node_counts["rerank"][node] += len(scores)
+                    done += len(scores)
+                yield self._progress("rerank", done, total, started, at_start, run.id, pool.describe())
+        return False

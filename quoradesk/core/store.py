@@ -370,6 +370,11 @@ class Store(EncodingsMixin, PairsMixin, LabelsMixin):
         row = self.db["questions"].get(qid)
         return {**row, "sources": json.loads(row["sources"])}
 
+    def meta(self, key: str) -> str | None:
+        """A value of the project's meta table (``created``: when the project was made)."""
+        row = self.db.execute("select value from meta where key = ?", [key]).fetchone()
+        return row[0] if row else None
+
     # ------------------------------------------------------------ runs
 
     @_writes

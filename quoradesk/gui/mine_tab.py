@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import models
+from ..core.cluster import ClusterError, check_milvus_uri, check_ray_address
 from ..core.mining import MiningJob, MiningParams, Progress
 from ..core.store import Store
 from .widgets import PathField
@@ -58,6 +60,14 @@ def _flag(value) -> bool:
 def save_setting(settings, key: str, value, default) -> None:
     settings.setValue(key, value)
     settings.setValue(key + "_default", default)
+
+
+def check_cluster(ray: str | None, milvus: str | None) -> None:
+    """ClusterError if an address in the Advanced box is not one MiningJob takes."""
+    if ray:
+        check_ray_address(ray)
+    if milvus:
+        check_milvus_uri(milvus)
 
 
 def rerank_floor_key(similarity: str) -> str:
@@ -187,6 +197,25 @@ class MineTab(QWidget):
         box = QGroupBox("Settings")
         box.setLayout(form)
 
+        # Past this machine: Ray workers for encoding and reranking, Milvus for the search.
+        # Off (the box unticked) the run stays in this process.
+        self.advanced = QGroupBox("Advanced: run on a Ray cluster, search in Milvus")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(_flag(settings.value("mine/advanced", False)))
+        self.ray_address = QLineEdit(settings.value("mine/ray", "") or "")
+        self.ray_address.setPlaceholderText("empty: this process; local, auto, HOST:6379 or ray://HOST:10001")
+        self.ray_address.setToolTip("Encode and rerank on Ray workers, one per node (per GPU where a node "
+                                    "has them). local starts Ray on this machine's cores; auto joins the "
+                                    "cluster 'ray start' made here. Needs pip install 'quoradesk[cluster]'.")
+        self.milvus_uri = QLineEdit(settings.value("mine/milvus", "") or "")
+        self.milvus_uri.setPlaceholderText("empty: the built-in index; FILE.db (Milvus Lite) or http://HOST:19530")
+        self.milvus_uri.setToolTip("Store the SPLADE vectors in a Milvus collection named after the project "
+                                   "and model, and search there. A token, if the server asks for one, "
+                                   "comes from the MILVUS_TOKEN environment variable.")
+        advanced = QFormLayout(self.advanced)
+        advanced.addRow("Ray address:", self.ray_address)
+        advanced.addRow("Milvus URI:", self.milvus_uri)
+
         self.start_button = QPushButton("Start mining")
         self.start_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel")
@@ -208,6 +237,7 @@ class MineTab(QWidget):
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(box)
+        layout.addWidget(self.advanced)
         layout.addLayout(buttons)
         layout.addLayout(progress)
         layout.addWidget(self.status)
@@ -230,6 +260,12 @@ class MineTab(QWidget):
             batch_size=self.batch.value(),
             similarity=self.similarity.currentText(), search=self.search.currentText(),
         )
+
+    def cluster(self) -> dict:
+        """The Advanced box as MiningJob's ``ray`` and ``milvus`` (None: in this process)."""
+        on = self.advanced.isChecked()
+        return {"ray": (self.ray_address.text().strip() or None) if on else None,
+                "milvus": (self.milvus_uri.text().strip() or None) if on else None}
 
     def refresh(self) -> None:
         """Say what Start will do: a new run, or resume an unfinished one."""
@@ -285,6 +321,9 @@ class MineTab(QWidget):
         save_setting(s, "mine/batch", params.batch_size, defaults.batch_size)
         save_setting(s, "mine/rerank_int8", params.rerank_int8, defaults.rerank_int8)
         s.setValue("mine/device", self.device.currentText())
+        s.setValue("mine/advanced", self.advanced.isChecked())
+        s.setValue("mine/ray", self.ray_address.text().strip())
+        s.setValue("mine/milvus", self.milvus_uri.text().strip())
 
     def start(self) -> None:
         store = self.window.store
@@ -293,7 +332,12 @@ class MineTab(QWidget):
         path = store.path
         sparse_model = self.model.text().strip()
         reranker = self.reranker.text().strip() if self.rerank.isChecked() else None
-        params, device = self.params(), self.device.currentText()
+        params, device, cluster = self.params(), self.device.currentText(), self.cluster()
+        try:  # the addresses' form, at once; whether they answer is the worker's to find out
+            check_cluster(**cluster)
+        except ClusterError as exc:
+            self.on_failed(str(exc))
+            return
         self.save_settings()
         self._cancel.clear()
         for s_ in STAGES:
@@ -305,10 +349,11 @@ class MineTab(QWidget):
             worker_store = Store(path)
             try:
                 self._job = MiningJob(worker_store, sparse_model=sparse_model, reranker=reranker,
-                                      params=params, device=device)
+                                      params=params, device=device, **cluster)
                 if self._cancel.is_set():
                     self._job.cancel()
-                yield Progress("start", 0, 0, 0, 0, None, 0, f"device {self._job.device}")
+                where = "".join(f", {k} {v}" for k, v in cluster.items() if v)
+                yield Progress("start", 0, 0, 0, 0, None, 0, f"device {self._job.device}{where}")
                 yield from self._job.run()
             finally:
                 worker_store.close()
