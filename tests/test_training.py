@@ -263,3 +263,62 @@ def test_loss_trend_is_a_debiased_moving_average():
     for step, v in enumerate([4.0, 2.0, 2.0], start=1):
         history.add(training.TrainEvent("loss", step, 0.0, {"loss": v}))
     assert history.trend("loss") == pytest.approx([4.0, (0.25 * 4 + 0.5 * 2) / 0.75, (0.125 * 4 + 0.25 * 2 + 0.5 * 2) / 0.875])
+
+
+# ---------------------------------------------------------------- dense bi-encoder (seed 001)
+
+
+@pytest.mark.parametrize("loss", ["mnrl", "online-contrastive"])
+def test_dense_training_lowers_the_loss_and_loads_offline(split, tmp_path, loss, monkeypatch):
+    from quoradesk.core.training_dense import DenseConfig, train_dense
+
+    train, held = split
+    if loss == "mnrl":  # duplicates only, in-batch negatives
+        few = train.subset([i for i, y in enumerate(train.labels) if y][:32])
+    else:  # every labelled pair, the hard non-duplicates first
+        few = train.subset(list(range(64)))
+    losses = []
+    result = train_dense(
+        models.minilm_path(), few, held.subset(list(range(60))), tmp_path / "dense",
+        DenseConfig(epochs=6, batch_size=16, learning_rate=2e-4, logging_steps=1, loss=loss, eval_steps=1000),
+        device="cpu", on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
+    )
+    assert result.steps == len(losses) == 24
+    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4]), losses
+    assert "held_out_cosine_ap" in result.metrics and result.card["loss"] in (
+        "MultipleNegativesRankingLoss", "OnlineContrastiveLoss")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    assert models.model_kind(result.path) == "dense"
+    loaded = SentenceTransformer(str(result.path), device="cpu", local_files_only=True)
+    assert loaded.encode(["How do I learn Python?"]).shape == (1, 384)
+
+
+def test_dense_stop_request_ends_training_within_one_step(split, tmp_path):
+    from quoradesk.core.training_dense import DenseConfig, train_dense
+
+    train, _ = split
+    stop = threading.Event()
+
+    def on_event(e):
+        if e.kind == "loss" and e.step >= 2:
+            stop.set()
+
+    result = train_dense(models.minilm_path(), train.subset(list(range(400))), None, tmp_path / "dense",
+                         DenseConfig(batch_size=8, logging_steps=1), device="cpu", on_event=on_event, stop=stop)
+    assert result.stopped and result.steps == 3  # as test_stop_request_ends_training_within_one_step
+
+
+def test_dense_training_refuses_bad_settings_before_training(split, tmp_path):
+    from quoradesk.core.training_dense import DenseConfig, train_dense
+
+    train, _ = split
+    with pytest.raises(TrainingError, match="Unknown dense loss"):
+        train_dense(models.minilm_path(), train, None, tmp_path / "a", DenseConfig(loss="cosent"))
+    positives = train.subset([i for i, y in enumerate(train.labels) if y][:20])
+    with pytest.raises(TrainingError, match="non-duplicate"):
+        train_dense(models.minilm_path(), positives, None, tmp_path / "b", DenseConfig(loss="online-contrastive"))
+    with pytest.raises(TrainingError, match="Base model unusable"):
+        train_dense(tmp_path / "nowhere", train, None, tmp_path / "c")
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import models, training
+from ..core.training_dense import DenseConfig, train_dense
 from ..core.training_events import LossHistory
 from .widgets import PathField
 from .worker import GeneratorWorker
@@ -36,6 +37,10 @@ DISTIL_LOSS = "mnrl-cos+distil"  # the loss the shipped SPLADE was trained with 
 
 
 LOSS_COLOURS = ("#2c7be5", "#e67e22", "#8e44ad", "#16a085")
+
+
+KINDS = ("sparse", "cross", "dense")  # the kind box's items, in order
+FOLDER_NAMES = {"sparse": "splade", "cross": "cross", "dense": "dense"}
 
 
 class TrainTab(QWidget):
@@ -49,7 +54,8 @@ class TrainTab(QWidget):
         self.stop_flag = threading.Event()
         self.result: training.TrainResult | None = None
         self.kind = QComboBox()
-        self.kind.addItems(["SPLADE (sparse encoder)", "CrossEncoder (reranker)"])
+        # Indexes: KINDS. The dense bi-encoder is the seeds' first recipe (MNRL on duplicates).
+        self.kind.addItems(["SPLADE (sparse encoder)", "CrossEncoder (reranker)", "Dense bi-encoder (SentenceTransformer)"])
         self.kind.currentIndexChanged.connect(self.kind_changed)
         self.from_file = QRadioButton("Quora-format pair file:")
         self.from_project = QRadioButton("This project's reviewed pairs")
@@ -134,23 +140,27 @@ class TrainTab(QWidget):
         self.kind_changed(0)
 
     def kind_changed(self, index: int) -> None:
-        sparse = index == 0
-        base = models.default_sparse_model_path() if sparse else (models.minilm_path() or models.default_reranker_path())
+        kind = KINDS[index]
+        sparse = kind == "sparse"
+        base = {"sparse": models.default_sparse_model_path(),
+                "cross": models.minilm_path() or models.default_reranker_path(),
+                "dense": models.minilm_path()}[kind]
         self.base.setText(str(base) if base else "")
-        self.batch.setValue(64 if sparse else 32)  # the shipped models' settings
-        self.lr.setValue(1e-4 if sparse else 5e-5)
+        self.batch.setValue({"sparse": 64, "cross": 32, "dense": 64}[kind])  # the shipped models' settings
+        self.lr.setValue({"sparse": 1e-4, "cross": 5e-5, "dense": 2e-5}[kind])
         for _, w in self.lambda_rows:
             w.setEnabled(sparse)
         self.distil.setEnabled(sparse)
         self.teacher.setEnabled(sparse)
         stamp = time.strftime("%Y%m%d-%H%M")
         home = Path(self.window.settings.value("train/dir", str(Path.home() / "QuoraDesk models")))
-        self.out.setText(str(home / f"{'splade' if sparse else 'cross'}-{stamp}"))
+        self.out.setText(str(home / f"{FOLDER_NAMES[kind]}-{stamp}"))
 
     def start(self) -> None:
         if self.worker is not None and self.worker.running:
             return
-        sparse = self.kind.currentIndex() == 0
+        kind = KINDS[self.kind.currentIndex()]
+        sparse = kind == "sparse"
         try:
             if self.from_project.isChecked():
                 if self.window.store is None:
@@ -170,12 +180,17 @@ class TrainTab(QWidget):
                 max_steps=self.max_steps.value(), logging_steps=1,
                 loss=DISTIL_LOSS if self.distil.isChecked() else "mnrl-cos",
             )
-        else:
+        elif kind == "cross":
             config = training.CrossConfig(
                 epochs=self.epochs.value(), batch_size=self.batch.value(), learning_rate=self.lr.value(),
                 max_steps=self.max_steps.value(), logging_steps=1,
             )
-        fn = training.train_sparse if sparse else training.train_cross
+        else:
+            config = DenseConfig(
+                epochs=self.epochs.value(), batch_size=self.batch.value(), learning_rate=self.lr.value(),
+                max_steps=self.max_steps.value(), logging_steps=1, loss="mnrl",
+            )
+        fn = {"sparse": training.train_sparse, "cross": training.train_cross, "dense": train_dense}[kind]
         base, out = self.base.text().strip(), self.out.text().strip()
         self.window.settings.setValue("train/dir", str(Path(out).parent))
         self.stop_flag.clear()
@@ -244,7 +259,11 @@ class TrainTab(QWidget):
         self.result = result
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        self.use_button.setEnabled(True)
+        # Mining has no dense stage: a dense model is measured here (and by `quoradesk evaluate`).
+        dense = KINDS[self.kind.currentIndex()] == "dense"
+        self.use_button.setEnabled(not dense)
+        self.use_button.setToolTip("Mining uses SPLADE and CrossEncoder models; a dense model is "
+                                   "not one of its stages" if dense else "")
         state = "stopped early" if result.stopped else "finished"
         self.status.setText(f"Training {state} in {result.seconds:.0f}s ({result.steps} steps). "
                             f"Saved to {result.path}.")
@@ -262,5 +281,4 @@ class TrainTab(QWidget):
 
     def use_model(self) -> None:
         if self.result is not None:
-            kind = "sparse" if self.kind.currentIndex() == 0 else "cross"
-            self.use_for_mining.emit(kind, self.result.path)
+            self.use_for_mining.emit(KINDS[self.kind.currentIndex()], self.result.path)

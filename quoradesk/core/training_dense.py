@@ -1,0 +1,132 @@
+"""Fine-tune a dense bi-encoder (a SentenceTransformer) on labelled duplicate pairs: the
+seeds' first Quora example (training_MultipleNegativesRankingLoss / OnlineContrastiveLoss).
+
+Usage::
+
+    from quoradesk.core import training
+    from quoradesk.core.training_dense import DenseConfig, train_dense
+
+    train, held_out = training.split_held_out(training.read_pair_file("dev.tsv"), 0.15, seed=12)
+    result = train_dense(minilm_dir, train, held_out, "out/dense", DenseConfig(loss="mnrl"),
+                         on_event=print, stop=threading.Event())
+    result.metrics["held_out_cosine_ap"]
+
+``mnrl`` learns from the duplicates alone, every other question of a batch serving as a
+negative (both directions of each pair, a batch sampler without duplicate texts);
+``online-contrastive`` from every labelled pair, pulling duplicates together and pushing
+apart the non-duplicates that score high. Events, stop and the saved card are those of
+``training.train_sparse`` and ``train_cross``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .training import TrainResult, _finish, _hardware, _prepare, _steps
+from .training_data import LabelledPairs, TrainingError
+from .training_events import TrainEvent, _callback
+
+DENSE_LOSSES = ("mnrl", "online-contrastive")
+
+
+@dataclass
+class DenseConfig:
+    epochs: float = 1.0
+    batch_size: int = 64
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    max_steps: int = -1
+    eval_steps: int | None = None  # default: ~10 evaluations per run
+    logging_steps: int = 10
+    seed: int = 12
+    loss: str = "mnrl"
+
+
+def train_dense(
+    base: str | Path,
+    train: LabelledPairs,
+    held_out: LabelledPairs | None,
+    out_dir: str | Path,
+    config: DenseConfig | None = None,
+    *,
+    device: str = "auto",
+    on_event: Callable[[TrainEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    overwrite: bool = False,
+    half: bool = False,
+) -> TrainResult:
+    config = config or DenseConfig()
+    if config.loss not in DENSE_LOSSES:
+        raise TrainingError(f"Unknown dense loss {config.loss!r}: use one of {', '.join(DENSE_LOSSES)}")
+    if config.loss == "online-contrastive" and train.positives == len(train):
+        raise TrainingError("OnlineContrastiveLoss needs non-duplicate pairs (label 0) too")
+    base, out, device = _prepare(base, "SentenceTransformer base model", train, out_dir, overwrite, device)
+
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.evaluation import BinaryClassificationEvaluator
+    from sentence_transformers.losses import MultipleNegativesRankingLoss, OnlineContrastiveLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    from . import models
+
+    models._quiet_transformers()
+    try:
+        model = SentenceTransformer(str(base), device=device, local_files_only=True, trust_remote_code=False,
+                                    model_kwargs={"dtype": torch.float32})
+    except Exception as exc:
+        raise TrainingError(f"Base model unusable: cannot load {base} as a SentenceTransformer: {exc}") from exc
+    if config.loss == "mnrl":
+        anchors, positives = [], []
+        for a, b, y in zip(train.q1, train.q2, train.labels, strict=True):
+            if y == 1:  # both directions: duplication is symmetric
+                anchors += [a, b]
+                positives += [b, a]
+        dataset = Dataset.from_dict({"anchor": anchors, "positive": positives})
+        loss = MultipleNegativesRankingLoss(model)
+    else:
+        dataset = Dataset.from_dict({"sentence1": train.q1, "sentence2": train.q2,
+                                     "label": [int(y) for y in train.labels]})
+        loss = OnlineContrastiveLoss(model)
+    evaluator = None
+    if held_out is not None and len(held_out):
+        evaluator = BinaryClassificationEvaluator(held_out.q1, held_out.q2, held_out.labels, name="held_out",
+                                                  batch_size=64, write_csv=False)
+    total = _steps(len(dataset), config.batch_size, config.epochs, config.max_steps)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "_checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        # In-batch negatives must not be copies of the anchor's own positive.
+        batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss == "mnrl" else BatchSamplers.BATCH_SAMPLER,
+        eval_strategy="steps" if evaluator else "no",
+        eval_steps=config.eval_steps or max(1, total // 10),
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        seed=config.seed,
+        report_to="none",
+        use_cpu=device == "cpu",
+        bf16=device.startswith("cuda"),
+        disable_tqdm=True,
+    )
+    reporter = _callback(on_event, stop)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
+                                         evaluator=evaluator, callbacks=[reporter])
+    return _finish(
+        trainer, model, evaluator, reporter, out, half, on_event,
+        {"kind": "sentence-transformer (dense)", "base_model": str(base), "data": train.source,
+         "train_pairs": len(train), "train_examples": len(dataset),
+         "held_out_pairs": len(held_out or []), "config": asdict(config),
+         "hardware": _hardware(device), "loss": type(loss).__name__},
+    )
