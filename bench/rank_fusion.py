@@ -12,6 +12,12 @@ many pairs as there are labelled duplicates (the issue's "recall at 5x the label
 The reference is sentence-transformers' ``paraphrase_mining`` with all-MiniLM-L6-v2 (top 10)
 on the same questions, timed from loaded model to ranked pairs. MiniLM was trained on Quora
 duplicates, so this evaluation flatters it.
+
+Measured on the 2-core Xeon (2,871 held-out questions, 718 duplicates, 23,214 candidates):
+today's policy (top 1, floor 0.75, w 0.5) AP 0.640, recall@5x 0.936; the best recall@5x,
+top 2 from 0.7 with w 0.3, 0.957 (AP 0.627); cosine alone AP 0.569, recall@5x 0.936; MiniLM
+AP 0.688, recall@5x 0.996. Reranking more of each question's candidates lowers AP, as
+reranked pairs all rank before the others: past the best pair, the first stage decides.
 """
 
 from __future__ import annotations
