@@ -5,7 +5,7 @@
 
 Compares, on the shipped CrossEncoder and the same pairs: batches of 32 in store order (the
 first version), batches of 64 sorted by combined length in characters (the second), and what
-the app does now (batches of 64 sorted by token count, ``mining.rerank_scores``); it checks
+the app does now (batches of 64 sorted by token count, ``rerank.rerank_scores``); it checks
 the scores are the same. The pairs are dev.tsv's labelled pairs (real questions of
 real lengths).
 
@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
-from quoradesk.core.mining import rerank_scores  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
+from quoradesk.core.rerank import rerank_scores  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 
@@ -75,7 +75,7 @@ def main() -> None:
     for name, score in [("first: batch 32, store order", lambda: predict_in_store_order(ce, pairs, 32)),
                         ("second: batch 64, sorted by characters",
                          lambda: predict_sorted_by_characters(ce, pairs, 64)),
-                        ("now: batch 64, sorted by tokens (mining.rerank_scores)",
+                        ("now: batch 64, sorted by tokens (rerank.rerank_scores)",
                          lambda: np.array(rerank_scores(ce, pairs, 64)))]:
         t = time.perf_counter()
         s = score()

@@ -8,15 +8,10 @@ from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
 from quoradesk.core import models, onnx_rerank, training
-from quoradesk.core.mining import (
-    RERANK_CELLS,
-    MiningJob,
-    MiningParams,
-    rerank_batches,
-    rerank_scores,
-)
+from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.onnx_rerank import Int8CrossEncoder
 from quoradesk.core.questions import load_questions
+from quoradesk.core.rerank import RERANK_CELLS, rerank_batches, rerank_scores
 from quoradesk.core.store import Store
 
 CROSS = models.SHIPPED_CROSS
@@ -121,7 +116,7 @@ def test_reranking_long_pairs_keeps_memory_bounded(app_cache):
     code = """
 import resource
 from quoradesk.core import models
-from quoradesk.core.mining import rerank_scores
+from quoradesk.core.rerank import rerank_scores
 ce = models.load_cross_encoder(models.SHIPPED_CROSS, "cpu", int8=True)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 text = " ".join(f"word{i}" for i in range(300))

@@ -33,8 +33,9 @@ from scipy import sparse
 from . import models
 from .explain import Explanation, explain_match
 from .index import prepare
-from .mining import MiningParams, rerank_scores
+from .mining import MiningParams
 from .questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
+from .rerank import rerank_scores
 from .store import Store
 
 # A project whose un-encoded questions are more than this says to mine it first: encoding

@@ -112,7 +112,7 @@ class MiningWorker:
 
     def rerank(self, model, key, pairs: list[tuple[str, str]], batch_size: int):
         """``(key, node id, CrossEncoder scores of pairs)``, in their order."""
-        from .mining import rerank_scores
+        from .rerank import rerank_scores
 
         return key, self.node, rerank_scores(self._load(model), pairs, batch_size)
 

@@ -156,7 +156,7 @@ def teacher_pairs(
     """
     from .encode import encode_csr
     from .index import SparseIndex, prepare
-    from .mining import rerank_scores
+    from .rerank import rerank_scores
 
     texts = sorted(set(train.q1) | set(train.q2))
     a, b, _, _ = SparseIndex(prepare(encode_csr(encoder, texts, 32))).all_pairs(top_k)
