@@ -24,23 +24,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
+from rerank_policy import labelled_project  # noqa: E402
 
-from quoradesk.core import evaluate, models, training  # noqa: E402
+from quoradesk.core import evaluate, models  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
-from quoradesk.core.questions import load_questions  # noqa: E402
-from quoradesk.core.store import Store  # noqa: E402
-
-DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 
 
 def scores_of(ranked: list[tuple[int, int]], gold: set, n_gold: int) -> tuple[float, float, float]:
@@ -61,17 +57,9 @@ def main() -> None:
     ap.add_argument("--all", action="store_true", help="all of dev.tsv (the shipped models saw 85%% of it)")
     args = ap.parse_args()
 
-    pairs = training.read_pair_file(DEV)
-    if not args.all:
-        _, pairs = training.split_held_out(pairs, 0.15, seed=12)
-    texts = sorted(set(pairs.q1) | set(pairs.q2))
-    tmp = Path(tempfile.mkdtemp(prefix="qd-fusion-"))
-    (tmp / "q.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
-    store = Store(tmp / "p.sqlite")
-    store.add_import(load_questions(tmp / "q.txt"))
+    texts, store, labelled = labelled_project(args.all, "qd-fusion-")
     ids = store._ids_for_texts(texts)
-    gold = {tuple(sorted((ids[x], ids[y]))) for x, y, lab in zip(pairs.q1, pairs.q2, pairs.labels, strict=True)
-            if lab}
+    gold = {tuple(sorted(p)) for p in labelled}
     params = MiningParams(rerank_top=args.max_top, rerank_floor=args.low)
     job = MiningJob(store, reranker=models.SHIPPED_CROSS, params=params, device="cpu")
     job.encoder(), job.reranker()

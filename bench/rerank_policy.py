@@ -36,6 +36,22 @@ from quoradesk.core.store import Store  # noqa: E402
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 
 
+def labelled_project(all_pairs: bool, prefix: str) -> tuple[list[str], Store, list[tuple[int, int]]]:
+    """A new project of the held-out questions of dev.tsv (all of them with ``all_pairs``):
+    (the texts, the project, the labelled duplicates as question id pairs)."""
+    pairs = training.read_pair_file(DEV)
+    if not all_pairs:
+        _, pairs = training.split_held_out(pairs, 0.15, seed=12)
+    texts = sorted(set(pairs.q1) | set(pairs.q2))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    (tmp / "q.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    store = Store(tmp / "p.sqlite")
+    store.add_import(load_questions(tmp / "q.txt"))
+    ids = store._ids_for_texts(texts)
+    gold = [(ids[x], ids[y]) for x, y, lab in zip(pairs.q1, pairs.q2, pairs.labels, strict=True) if lab]
+    return texts, store, gold
+
+
 def ap_of(order, a, b, gold):
     return evaluate.mining_metrics(zip(a[order].tolist(), b[order].tolist(), strict=True), gold)
 
@@ -47,16 +63,7 @@ def main() -> None:
     ap.add_argument("--band", type=float, default=0.05, help="width above the floor that sets the offset")
     args = ap.parse_args()
 
-    pairs = training.read_pair_file(DEV)
-    if not args.all:
-        _, pairs = training.split_held_out(pairs, 0.15, seed=12)
-    texts = sorted(set(pairs.q1) | set(pairs.q2))
-    tmp = Path(tempfile.mkdtemp(prefix="qd-policy-"))
-    (tmp / "q.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
-    store = Store(tmp / "p.sqlite")
-    store.add_import(load_questions(tmp / "q.txt"))
-    ids = store._ids_for_texts(texts)
-    gold = [(ids[x], ids[y]) for x, y, lab in zip(pairs.q1, pairs.q2, pairs.labels, strict=True) if lab]
+    texts, store, gold = labelled_project(args.all, "qd-policy-")
     params = MiningParams(rerank_floor=args.low)
     job = MiningJob(store, reranker=models.SHIPPED_CROSS, params=params)
     job.encoder(), job.reranker()

@@ -6,14 +6,13 @@ Ray and Milvus Lite are the optional cluster packages; ``make test`` installs th
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from killed_runs import kill_when_encoded
 from owned_data import write_pairs
 from scipy import sparse
 
@@ -176,19 +175,7 @@ def test_ray_run_killed_mid_encode_resumes_to_the_same_pairs(tmp_path, splade_pa
     db = tmp_path / "killed.sqlite"
     cmd = [sys.executable, "-m", "quoradesk", "mine", str(src), "--db", str(db), "--quiet", "--no-rerank",
            "--show", "0", "--chunk-size", "64", "--ray", "local"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, encoded = time.time() + 180, 0
-    while time.time() < deadline and proc.poll() is None and encoded < 64:
-        time.sleep(0.1)
-        if db.exists():
-            try:
-                with Store(db) as s:
-                    encoded = s.db.execute("select count(*) from encodings").fetchone()[0]
-            except Exception:  # the file is being created
-                continue
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when_encoded(cmd, db, 64, timeout=180, poll=0.1)
     with Store(db) as s:
         assert s.integrity_ok()
         run = s.latest_run()

@@ -188,14 +188,19 @@ def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, pair_s
     assert max(gaps) < 0.250, f"the UI thread stalled for {max(gaps) * 1000:.0f} ms"
 
 
-def test_training_plots_receive_points(qtbot, window, tmp_path, pair_slice):
-    tab = window.train_tab
-    tab.data.setText(str(pair_slice(200)))
-    tab.out.setText(str(tmp_path / "model"))
+def train_four_steps(qtbot, tab, data, out) -> None:
+    """Train the Train tab's chosen kind 4 steps of 16 pairs from ``data`` into ``out``."""
+    tab.data.setText(str(data))
+    tab.out.setText(str(out))
     tab.batch.setValue(16)
     tab.max_steps.setValue(4)
     tab.start()
     qtbot.waitUntil(lambda: not tab.worker.running, timeout=240000)
+
+
+def test_training_plots_receive_points(qtbot, window, tmp_path, pair_slice):
+    tab = window.train_tab
+    train_four_steps(qtbot, tab, pair_slice(200), tmp_path / "model")
     # Distillation trains two tasks with losses of different scales: a line (and a trend) for
     # each task a step came from (which ones, in 4 steps, is the sampler's draw; both tasks
     # showing up apart is test_training's test_two_tasks_report_their_losses_apart).
@@ -452,12 +457,7 @@ def test_train_tab_trains_a_dense_bi_encoder_with_live_plots(qtbot, window, tmp_
     tab.kind.setCurrentIndex(2)  # Dense bi-encoder
     assert tab.base.text().endswith("all-MiniLM-L6-v2") or "minilm" in tab.base.text().lower()
     assert not tab.distil.isEnabled() and tab.lr.value() == pytest.approx(2e-5)
-    tab.data.setText(str(pair_slice(200)))
-    tab.out.setText(str(tmp_path / "dense"))
-    tab.batch.setValue(16)
-    tab.max_steps.setValue(4)
-    tab.start()
-    qtbot.waitUntil(lambda: not tab.worker.running, timeout=240000)
+    train_four_steps(qtbot, tab, pair_slice(200), tmp_path / "dense")
     assert tab.result is not None and tab.result.steps == 4, tab.status.text()
     assert set(tab.loss_curves) == {"loss"} and len(tab.loss_history.points("loss")[0]) == 4
     assert len(tab.metric_points) >= 1  # held-out cosine AP

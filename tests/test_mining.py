@@ -4,14 +4,13 @@ what it finds on the sample's labelled paraphrases and, where the data is there,
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from killed_runs import kill_when_encoded
 from owned_data import sample_pairs, write_pairs
 
 from quoradesk.core.evaluate import mining_metrics
@@ -202,22 +201,7 @@ def test_killed_cli_run_resumes_with_no_pair_lost_or_doubled(mined, tmp_path):
     cmd = [sys.executable, "-m", "quoradesk", "mine", str(src), "--db", str(db), "--quiet",
            "--no-rerank", "--top-k", "10", "--show", "0", "--chunk-size", "128"]
     env = dict(os.environ)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    encoded = 0
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                with Store(db) as s:
-                    encoded = s.db.execute("select count(*) from encodings").fetchone()[0]
-            except Exception:
-                continue
-            if encoded >= 128:
-                break
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when_encoded(cmd, db, 128, env=env)
     with Store(db) as s:
         assert s.integrity_ok()
         run = s.latest_run()

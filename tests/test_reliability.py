@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from killed_runs import progress
 from owned_data import write_pairs
 
 from quoradesk.core import models
@@ -69,19 +70,6 @@ def wait_for_run(db: Path, proc: subprocess.Popen, timeout: float = 180) -> bool
                 pass
         time.sleep(0.05)
     return proc.poll() is None
-
-
-def progress(db: Path) -> tuple[str, int, int]:
-    """(stage, questions encoded, pairs reranked) as the file says now."""
-    try:
-        with Store(db, create=False) as s:
-            run = s.latest_run()
-            if run is None:
-                return "none", 0, 0
-            enc = s.db.execute("select count(*) from encodings").fetchone()[0]
-            return run.stage, enc, s.count_pairs(run.id, reranked=True)
-    except Exception:  # noqa: BLE001 - being created: not yet readable
-        return "none", 0, 0
 
 
 def kill_and_resume(tmp_path, slice_file, reference, kills: int, seed: int) -> list[str]:

@@ -20,6 +20,7 @@ import importlib
 import os
 import re
 import socket
+import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -121,21 +122,46 @@ def milvus_endpoint(uri: str) -> tuple[str, int] | None:
     return parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 19530)
 
 
+def check_addresses(ray: str | None, milvus: str | None) -> None:
+    """The addresses' form alone (no network, no imports): what the GUI checks on its thread."""
+    if ray:
+        check_ray_address(ray)
+    if milvus:
+        check_milvus_uri(milvus)
+
+
+def check_ray_reachable(address: str) -> None:
+    """A remote Ray head accepts a TCP connection (``local`` has nothing to reach)."""
+    endpoint = ray_endpoint(address)
+    if endpoint is not None:
+        check_reachable(*endpoint, what=f"the Ray cluster ({address})")
+
+
+def check_milvus(uri: str) -> str:
+    """``uri`` checked as connect_milvus needs it: its form, the packages it needs, and for a
+    server that it accepts a TCP connection. Returns it stripped."""
+    uri = check_milvus_uri(uri)
+    require("pymilvus", "Candidate search in Milvus")
+    endpoint = milvus_endpoint(uri)
+    if endpoint is not None:
+        check_reachable(*endpoint, what="the Milvus server")
+    else:
+        with warnings.catch_warnings():  # Milvus Lite 2.5's own import of pkg_resources
+            warnings.simplefilter("ignore", UserWarning)
+            require("milvus_lite", "Milvus Lite (a .db file)")
+    return uri
+
+
 def preflight(ray: str | None, milvus: str | None) -> None:
-    """What can be checked without connecting: the packages, the addresses' syntax, and that
+    """What can be checked without connecting: the packages, the addresses' form, and that
     a remote Ray head or Milvus server accepts a TCP connection. The CLI runs it before it
     opens the project, so a refusal leaves no file behind."""
+    check_addresses(ray, milvus)
     if ray:
         require("ray", "Mining on Ray")
-        endpoint = ray_endpoint(check_ray_address(ray))
-        if endpoint is not None:
-            check_reachable(*endpoint, what=f"the Ray cluster ({ray})")
+        check_ray_reachable(ray.strip())
     if milvus:
-        uri = check_milvus_uri(milvus)
-        require("pymilvus", "Candidate search in Milvus")
-        endpoint = milvus_endpoint(uri)
-        if endpoint is not None:
-            check_reachable(*endpoint, what="the Milvus server")
+        check_milvus(milvus)
 
 
 def collection_name(project: Path, project_created: str, model_key: str, similarity: str) -> str:

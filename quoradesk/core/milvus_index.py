@@ -24,13 +24,12 @@ import hashlib
 import logging
 import os
 import time
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
 from scipy import sparse
 
-from .cluster import ClusterError, check_milvus_uri, check_reachable, milvus_endpoint, require
+from .cluster import ClusterError, check_milvus, milvus_endpoint
 from .index import strong_neighbours
 
 # Questions per search request: 256 take about 2.5 s among 20,000 questions (Milvus Lite 2.5,
@@ -44,15 +43,10 @@ SEARCH_PARAMS = {"metric_type": "IP", "params": {"drop_ratio_search": 0.0}}  # 0
 def connect_milvus(uri: str):
     """A MilvusClient for ``uri``, or ClusterError (nothing is written to the project). A
     server's token, if it asks for one, is read from the MILVUS_TOKEN environment variable."""
-    uri = check_milvus_uri(uri)
-    pymilvus = require("pymilvus", "Candidate search in Milvus")
+    uri = check_milvus(uri)
+    import pymilvus
+
     endpoint = milvus_endpoint(uri)
-    if endpoint is not None:
-        check_reachable(*endpoint, what="the Milvus server")
-    else:
-        with warnings.catch_warnings():  # Milvus Lite 2.5's own import of pkg_resources
-            warnings.simplefilter("ignore", UserWarning)
-            require("milvus_lite", "Milvus Lite (a .db file)")
     # Milvus Lite starts its server process and gives it half a second: on a busy machine
     # (Ray's workers starting) the first connection failed once in five test runs.
     for attempt in range(1 if endpoint else LITE_ATTEMPTS):

@@ -192,16 +192,8 @@ class MiningJob:
 
     def reranker(self):
         if self._reranker is None and self.reranker_path is not None:
-            int8 = self.params.rerank_int8
-            try:
-                self._reranker = models.load_cross_encoder(self.reranker_path, self.device, int8=int8)
-            except models.ModelError as exc:
-                if not int8:
-                    raise
-                # A CrossEncoder the ONNX exporter cannot take still reranks, in float32.
-                self._reranker = models.load_cross_encoder(self.reranker_path, self.device)
-                why = exc.__cause__ or exc
-                self.reranker_note = f"the int8 reranker could not be made ({why}); reranked in float32 instead"
+            self._reranker, self.reranker_note = models.load_reranker(
+                self.reranker_path, self.device, int8=self.params.rerank_int8)
         return self._reranker
 
     # ------------------------------------------------------------ the pipeline

@@ -245,6 +245,19 @@ def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = Fa
     return model
 
 
+def load_reranker(path: str | Path, device: str = "cpu", *, int8: bool = False) -> tuple[object, str]:
+    """``load_cross_encoder``, falling back to float32 where the int8 model cannot be made (a
+    CrossEncoder the ONNX exporter cannot take still reranks): (the model, why it fell back,
+    or "")."""
+    try:
+        return load_cross_encoder(path, device, int8=int8), ""
+    except ModelError as exc:
+        if not int8:
+            raise
+        why = exc.__cause__ or exc
+        return load_cross_encoder(path, device), f"the int8 reranker could not be made ({why}); reranked in float32 instead"
+
+
 def preload_libraries() -> None:
     """Import what loading and running the models needs (torch, transformers' BERT,
     sentence-transformers). A desktop app calls it on a background thread at start: these

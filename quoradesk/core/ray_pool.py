@@ -26,11 +26,10 @@ import logging
 import os
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .cluster import ClusterError, check_ray_address, check_reachable, ray_endpoint, require
+from .cluster import ClusterError, check_ray_address, check_ray_reachable, require
 
 # Tasks queued per worker: one running, one waiting, so a worker never idles between chunks.
 QUEUED_PER_WORKER = 2
@@ -95,12 +94,7 @@ class MiningWorker:
             if kind == "sparse":
                 self.models[key] = models.load_sparse_encoder(folder, self.device)
             else:
-                try:
-                    self.models[key] = models.load_cross_encoder(folder, self.device, int8=self.int8)
-                except models.ModelError:
-                    if not self.int8:
-                        raise
-                    self.models[key] = models.load_cross_encoder(folder, self.device)
+                self.models[key] = models.load_reranker(folder, self.device, int8=self.int8)[0]
         return self.models[key]
 
     def encode(self, model, key, texts: list[str], batch_size: int):
@@ -124,7 +118,6 @@ class RayPool:
         self.address = check_ray_address(address)
         self.int8 = int8
         self.actors: list = []
-        self.node_counts: Counter = Counter()  # items done per node id, this session
         self._connected = False
         self._owns_ray = False
         self._shipped: dict[str, list] = {}
@@ -139,9 +132,7 @@ class RayPool:
         if ray.is_initialized():  # a caller (a notebook, a test) already set Ray up: use it
             self._connected = True
             return
-        endpoint = ray_endpoint(self.address)
-        if endpoint is not None:
-            check_reachable(*endpoint, what=f"the Ray cluster ({self.address})")
+        check_ray_reachable(self.address)
         options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         try:
             if self.address == "local":

@@ -152,6 +152,28 @@ def _write_card(out: Path, card: dict) -> None:
     (out / "quoradesk_training.json").write_text(json.dumps(card, indent=2, sort_keys=True))
 
 
+def _trainer_args(config, out: Path, device: str, evaluated: bool, total_steps: int) -> dict:
+    """The training arguments every recipe here shares (sparse, cross and dense configs have
+    these fields): no checkpoints, ~10 evaluations a run unless set, bf16 on a GPU."""
+    return dict(
+        output_dir=str(out / "_checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        eval_strategy="steps" if evaluated else "no",
+        eval_steps=config.eval_steps or max(1, total_steps // 10),
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        seed=config.seed,
+        report_to="none",
+        use_cpu=device == "cpu",
+        bf16=device.startswith("cuda"),
+        disable_tqdm=True,
+    )
+
+
 def _prepare(base, kind: str, train: LabelledPairs, out_dir, overwrite: bool, device: str):
     """Every check that can fail, before any model is loaded or step taken."""
     base = _check_base(base, kind)
@@ -235,11 +257,7 @@ def train_sparse(
 
     datasets, losses = {}, {}
     if "mnrl" in config.loss:
-        anchors, positives = [], []
-        for a, b, y in zip(train.q1, train.q2, train.labels, strict=True):
-            if y == 1:  # both directions: duplication is symmetric
-                anchors += [a, b]
-                positives += [b, a]
+        anchors, positives = train.duplicates_both_ways()
         datasets["mnrl"] = Dataset.from_dict({"anchor": anchors, "positive": positives})
         if config.loss.startswith("mnrl-cos"):
             from sentence_transformers.util import cos_sim
@@ -277,24 +295,9 @@ def train_sparse(
         )
     n_examples = sum(len(d) for d in datasets.values())
     total = _steps(n_examples, config.batch_size, config.epochs, config.max_steps)
-    eval_steps = config.eval_steps or max(1, total // 10)
     args = SparseEncoderTrainingArguments(
-        output_dir=str(out / "_checkpoints"),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
+        **_trainer_args(config, out, device, evaluator is not None, total),
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        eval_strategy="steps" if evaluator else "no",
-        eval_steps=eval_steps,
-        logging_steps=config.logging_steps,
-        save_strategy="no",
-        seed=config.seed,
-        report_to="none",
-        use_cpu=device == "cpu",
-        bf16=device.startswith("cuda"),
-        disable_tqdm=True,
         dataloader_drop_last=True,
     )
     # Several tasks: report each one's loss on its own (their scales differ tenfold).
@@ -376,23 +379,7 @@ def train_cross(
             batch_size=64, write_csv=False,
         )
     total = _steps(len(dataset), config.batch_size, config.epochs, config.max_steps)
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(out / "_checkpoints"),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
-        eval_strategy="steps" if evaluator else "no",
-        eval_steps=config.eval_steps or max(1, total // 10),
-        logging_steps=config.logging_steps,
-        save_strategy="no",
-        seed=config.seed,
-        report_to="none",
-        use_cpu=device == "cpu",
-        bf16=device.startswith("cuda"),
-        disable_tqdm=True,
-    )
+    args = CrossEncoderTrainingArguments(**_trainer_args(config, out, device, evaluator is not None, total))
     reporter = _callback(on_event, stop)
     trainer = CrossEncoderTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,

@@ -47,6 +47,16 @@ class LabelledPairs:
             self.source,
         )
 
+    def duplicates_both_ways(self) -> tuple[list[str], list[str]]:
+        """(anchors, positives) of the duplicate pairs in both directions (duplication is
+        symmetric): what the MultipleNegativesRankingLoss recipes train on."""
+        anchors, positives = [], []
+        for a, b, y in zip(self.q1, self.q2, self.labels, strict=True):
+            if y == 1:
+                anchors += [a, b]
+                positives += [b, a]
+        return anchors, positives
+
 
 @dataclass
 class ScoredPairs:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .training import TrainResult, _finish, _hardware, _prepare, _steps
+from .training import TrainResult, _finish, _hardware, _prepare, _steps, _trainer_args
 from .training_data import LabelledPairs, TrainingError
 from .training_events import TrainEvent, _callback
 
@@ -85,11 +85,7 @@ def train_dense(
     except Exception as exc:
         raise TrainingError(f"Base model unusable: cannot load {base} as a SentenceTransformer: {exc}") from exc
     if config.loss == "mnrl":
-        anchors, positives = [], []
-        for a, b, y in zip(train.q1, train.q2, train.labels, strict=True):
-            if y == 1:  # both directions: duplication is symmetric
-                anchors += [a, b]
-                positives += [b, a]
+        anchors, positives = train.duplicates_both_ways()
         dataset = Dataset.from_dict({"anchor": anchors, "positive": positives})
         loss = MultipleNegativesRankingLoss(model)
     else:
@@ -102,23 +98,9 @@ def train_dense(
                                                   batch_size=64, write_csv=False)
     total = _steps(len(dataset), config.batch_size, config.epochs, config.max_steps)
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(out / "_checkpoints"),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
+        **_trainer_args(config, out, device, evaluator is not None, total),
         # In-batch negatives must not be copies of the anchor's own positive.
         batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss == "mnrl" else BatchSamplers.BATCH_SAMPLER,
-        eval_strategy="steps" if evaluator else "no",
-        eval_steps=config.eval_steps or max(1, total // 10),
-        logging_steps=config.logging_steps,
-        save_strategy="no",
-        seed=config.seed,
-        report_to="none",
-        use_cpu=device == "cpu",
-        bf16=device.startswith("cuda"),
-        disable_tqdm=True,
     )
     reporter = _callback(on_event, stop)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import models
-from ..core.cluster import ClusterError, check_milvus_uri, check_ray_address
+from ..core.cluster import ClusterError, check_addresses
 from ..core.mining import MiningJob, MiningParams, Progress
 from ..core.store import Store
 from .widgets import PathField
@@ -60,14 +60,6 @@ def _flag(value) -> bool:
 def save_setting(settings, key: str, value, default) -> None:
     settings.setValue(key, value)
     settings.setValue(key + "_default", default)
-
-
-def check_cluster(ray: str | None, milvus: str | None) -> None:
-    """ClusterError if an address in the Advanced box is not one MiningJob takes."""
-    if ray:
-        check_ray_address(ray)
-    if milvus:
-        check_milvus_uri(milvus)
 
 
 def rerank_floor_key(similarity: str) -> str:
@@ -334,7 +326,7 @@ class MineTab(QWidget):
         reranker = self.reranker.text().strip() if self.rerank.isChecked() else None
         params, device, cluster = self.params(), self.device.currentText(), self.cluster()
         try:  # the addresses' form, at once; whether they answer is the worker's to find out
-            check_cluster(**cluster)
+            check_addresses(**cluster)
         except ClusterError as exc:
             self.on_failed(str(exc))
             return
