@@ -134,7 +134,7 @@ def check_ray_reachable(address: str) -> None:
     """A remote Ray head accepts a TCP connection (``local`` has nothing to reach)."""
     endpoint = ray_endpoint(address)
     if endpoint is not None:
-        check_reachable(*endpoint, what=f"the Ray cluster ({address})")
+        check_reachable(*endpoint, what="the Ray cluster")  # at HOST:PORT: the resolved address
 
 
 def check_milvus(uri: str) -> str:
