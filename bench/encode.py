@@ -3,7 +3,7 @@
     python bench/encode.py                  # all 19,062 distinct questions of dev.tsv
     python bench/encode.py --limit 3000     # a quicker slice
 
-Both run the shipped SPLADE (fp32 on the CPU) at batch 32 and 64 in one process, one after
+Both run a shipped SPLADE (--model fast, the default here, or accurate) (fp32 on the CPU) at batch 32 and 64 in one process, one after
 the other. "plain" is ``model.encode(texts, batch_size=B)`` with default arguments (timed
 alone; its sparse tensor is converted for the comparison afterwards). "quoradesk" is
 ``encode_csr`` (SpladeHeadEncoder: the MLM head over cache-sized vocabulary slices, max-pooled
@@ -42,13 +42,13 @@ def to_csr(t: torch.Tensor) -> sparse.csr_matrix:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int)
-    ap.add_argument("--model", default=str(models.SHIPPED_SPARSE))
+    ap.add_argument("--model", default="fast", help="accurate, fast or a SPLADE folder")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batches", default="32,64")
     args = ap.parse_args()
     texts = [q.text for q in load_questions(DEV).questions][: args.limit]
     device = models.pick_device(args.device)
-    model = models.load_sparse_encoder(args.model, device)
+    model = models.load_sparse_encoder(models.sparse_model_path(args.model), device)
     model.encode(texts[:64], batch_size=32)  # warm-up, both paths share the weights
     encode_csr(model, texts[:64], 32)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -61,7 +61,7 @@ def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(models.SHIPPED_SPARSE), help="SPLADE (default: the shipped one)")
+    ap.add_argument("--model", default="accurate", help="SPLADE: accurate, fast or a folder (default: the default one)")
     ap.add_argument("--reranker", default=str(models.SHIPPED_CROSS), help="CrossEncoder (default: the shipped one)")
     args = ap.parse_args()
     device = models.pick_device("auto")
@@ -70,9 +70,9 @@ def main() -> None:
     n_questions = len(set(held.q1) | set(held.q2))
     print(f"held-out: {len(held)} pairs ({held.positives} duplicates), {n_questions} questions; device {device}\n")
 
-    shipped, base = Path(args.model), models.base_splade_path()
+    shipped, base = models.sparse_model_path(args.model), models.base_splade_path()
     rows = []
-    for name, path in (("shipped SPLADE (splade-quora)", shipped), ("untuned BERT-tiny SPLADE", base)):
+    for name, path in ((f"shipped SPLADE ({shipped.name})", shipped), ("untuned BERT-tiny SPLADE", base)):
         enc = models.load_sparse_encoder(path, device)
         m = evaluate.evaluate_sparse(enc, held)
         mine_cos = evaluate.mining_eval(enc, held, similarity="cosine")

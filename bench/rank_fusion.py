@@ -1,6 +1,7 @@
 """Benchmark: how many candidates per question to rerank, and how to fuse the two scores.
 
     python bench/rank_fusion.py              # the held-out questions of dev.tsv (fair)
+    python bench/rank_fusion.py --model fast # the BERT-tiny SPLADE (default: the default one)
 
 Mines the held-out questions once with the shipped models, reranking each question's best
 ``--max-top`` candidates from cosine ``--low`` up, then replays the app's ranking offline
@@ -55,13 +56,14 @@ def main() -> None:
     ap.add_argument("--max-top", type=int, default=3)
     ap.add_argument("--low", type=float, default=0.5)
     ap.add_argument("--all", action="store_true", help="all of dev.tsv (the shipped models saw 85%% of it)")
+    ap.add_argument("--model", help="SPLADE: a shipped name (accurate, fast) or a folder")
     args = ap.parse_args()
 
     texts, store, labelled = labelled_project(args.all, "qd-fusion-")
     ids = store._ids_for_texts(texts)
     gold = {tuple(sorted(p)) for p in labelled}
     params = MiningParams(rerank_top=args.max_top, rerank_floor=args.low)
-    job = MiningJob(store, reranker=models.SHIPPED_CROSS, params=params, device="cpu")
+    job = MiningJob(store, sparse_model=args.model, reranker=models.SHIPPED_CROSS, params=params, device="cpu")
     job.encoder(), job.reranker()
     list(job.run())
     run = store.get_run(job.run_record.id)
@@ -72,7 +74,7 @@ def main() -> None:
     cos, ce, rank = rows[:, 2], rows[:, 3], rows[:, 4]
     rate = np.isfinite(ce).sum() / run.timings["rerank"]
     n_gold = len(gold)
-    print(f"{len(texts)} questions, {n_gold} labelled duplicates, {len(a)} candidate pairs; stages "
+    print(f"SPLADE {models.describe(job.sparse_model_path)}: {len(texts)} questions, {n_gold} labelled duplicates, {len(a)} candidate pairs; stages "
           f"{', '.join(f'{k} {v:.1f}s' for k, v in run.timings.items())}; int8 reranker {rate:.0f} pairs/s\n")
     print(f"{'top':>3} {'floor':>5} {'w':>4} {'reranked':>8} {'secs':>6} {'AP':>7} {'R@1x':>6} {'R@5x':>6}")
     results = []

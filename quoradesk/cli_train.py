@@ -33,7 +33,7 @@ def cmd_train(args) -> int:
         loss = args.loss or "mnrl-cos"
         if loss not in training.SPARSE_LOSSES:
             raise ValueError(f"--loss {loss} is not a SPLADE loss: use one of {', '.join(training.SPARSE_LOSSES)}")
-        base = args.base or models.default_sparse_model_path()
+        base = models.sparse_model_path(args.base)  # a folder or a short name (fast, accurate)
         config = training.SparseConfig(
             epochs=args.epochs, batch_size=args.batch_size or (64 if "distil" in loss else 256),
             learning_rate=args.lr or 1e-4,
@@ -144,7 +144,8 @@ def add_parsers(sub) -> None:
     sp.add_argument("--data", help="Quora-format labelled pair file")
     sp.add_argument("--from-project", metavar="DB", help="train on a project's reviewed pairs")
     sp.add_argument("--out", required=True, help="new model folder")
-    sp.add_argument("--base", help="base model folder (default: shipped SPLADE / MiniLM body)")
+    sp.add_argument("--base", help="base model folder, or for sparse a shipped SPLADE by name (accurate, fast); "
+                    "default: the default SPLADE / the MiniLM body")
     sp.add_argument("--epochs", type=float, default=1.0)
     sp.add_argument("--batch-size", type=_positive_int)
     sp.add_argument("--lr", type=float)

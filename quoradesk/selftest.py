@@ -47,18 +47,20 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
     from .core.store import Store
 
     try:
-        for path in (models.SHIPPED_SPARSE, models.SHIPPED_CROSS):
+        shipped = (models.SHIPPED_SPARSE_MINILM, models.SHIPPED_SPARSE, models.SHIPPED_CROSS)
+        for path in shipped:
             models.check_model_dir(path, "shipped model")
     except models.ModelError as exc:
         out(f"FAILED: {exc}")
         return 1
-    out(f"models: {models.SHIPPED_SPARSE.name} ok, {models.SHIPPED_CROSS.name} ok")
+    out("models: " + ", ".join(f"{p.name} ok" for p in shipped))
     result = load_questions(SAMPLE_QUESTIONS)
     with tempfile.TemporaryDirectory(prefix="quoradesk-selftest-") as tmp, Store(Path(tmp) / "t.sqlite") as store:
         store.add_import(result)
         out(f"sample: {len(result.questions)} questions imported, {len(result.rejected)} rows rejected")
         started = time.perf_counter()
-        job = MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS, device=device)
+        job = MiningJob(store, sparse_model=models.default_sparse_model_path(), reranker=models.SHIPPED_CROSS,
+                        device=device)
         for _ in job.run():
             pass
         seconds = time.perf_counter() - started

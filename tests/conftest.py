@@ -66,9 +66,12 @@ def pair_slice(tmp_path):
 
 @pytest.fixture(scope="session")
 def splade_path():
+    """The fast shipped SPLADE (BERT-tiny): mining mechanics are tested on it, at 5x the
+    questions a second. The default (accurate) one is what the CLI, GUI, Ask and bundle tests
+    mine with, and test_training checks both load offline and rank."""
     from quoradesk.core import models
 
-    return models.default_sparse_model_path()
+    return models.sparse_model_path("fast")
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,24 @@ def test_mine_sample_end_to_end(sample_db):
     assert run.params == MiningParams().key()
 
 
+def test_model_short_names_pick_the_shipped_splade_models(sample_db, tmp_path):
+    """--model fast mines with the BERT-tiny SPLADE as a run of its own; the default is the
+    accurate one; an unknown name is a missing folder (exit 3), not a silent default."""
+    db = tmp_path / "fast.sqlite"
+    shutil.copy(sample_db[0], db)
+    assert "SPLADE model: shipped:splade-minilm-quora" in sample_db[1]
+    done = run_cli("mine", "--db", db, "--model", "fast", "--no-rerank", "--quiet", "--device", "cpu")
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "SPLADE model: shipped:splade-quora" in done.stdout
+    with Store(db) as store:
+        runs = store.runs()
+        assert {r.sparse_model for r in runs} == {"shipped:splade-minilm-quora", "shipped:splade-quora"}
+        fast = store.latest_run("done")
+        assert fast.sparse_model == "shipped:splade-quora" and store.count_pairs(fast.id) > 100
+    wrong = run_cli("mine", "--db", db, "--model", "fastest", "--quiet")
+    assert wrong.returncode == EXIT_MODEL and "fastest" in wrong.stderr
+
+
 def test_float32_reranker_is_a_run_of_its_own_with_close_scores(sample_db, tmp_path):
     """--no-rerank-int8 reaches the model: a new run (not the default int8 one resumed or
     reused), the same pairs reranked, scores that differ a little and rank the same way."""

@@ -8,6 +8,7 @@ import time
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 
+from quoradesk.core import models
 from quoradesk.core.store import Store
 from quoradesk.gui.main_window import MainWindow
 
@@ -324,6 +325,15 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
 
     default = MiningParams().rerank_floor
     assert tab_with({}).rerank_floor.value() == default
+    # the SPLADE: shown by name; the one shipped folder older versions saved follows the default
+    assert tab_with({}).model.text() == "accurate"
+    assert tab_with({"mine/model": str(models.SHIPPED_SPARSE)}).model.text() == "accurate"
+    assert tab_with({"mine/model": "fast", "mine/model_default": "accurate"}).model.text() == "fast"
+    assert tab_with({"mine/model": str(models.SHIPPED_SPARSE), "mine/model_default": "accurate"}).model.text() == "fast"
+    other = tab_with({"mine/model": str(models.base_splade_path()), "mine/model_default": "accurate"}).model
+    assert other.text() == str(models.base_splade_path()) and other.folder.isVisibleTo(other)
+    shipped = tab_with({}).model
+    assert not shipped.folder.isVisibleTo(shipped)
     # saved by an older version without its default: 0.7 was a default then, 0.6 never was
     assert tab_with({"mine/rerank_floor": 0.7}).rerank_floor.value() == default
     assert tab_with({"mine/rerank_floor": 0.6}).rerank_floor.value() == 0.6
@@ -440,9 +450,7 @@ def test_ask_tab_answers_as_the_user_types_and_adds_on_enter(qtbot, window, tmp_
     assert tab.result.matches[0].text == "How do I learn the Rust programming language?"
 
     # A run with another SPLADE model: the tab asks with that model from then on.
-    from quoradesk.core import models
-
-    assert tab.info["model"] == models.SHIPPED_SPARSE
+    assert tab.info["model"] == models.default_sparse_model_path()
     window.mine_tab.model.setText(str(models.base_splade_path()))
     window.mine_tab.rerank.setChecked(False)
     tab.ready.clear()

@@ -234,7 +234,7 @@ def test_reranker_scores_only_each_questions_best_above_the_floor(mined, splade_
 
     _, _, store, _, _ = mined
     params = MiningParams(top_k=10, chunk_size=128)
-    assert (params.rerank_top, params.rerank_floor) == (1, 0.75)
+    assert (params.rerank_top, params.rerank_floor) == (1, 0.5)
     job = MiningJob(store, sparse_model=splade_path, reranker=models.SHIPPED_CROSS,
                     params=params, device="cpu", resume=False)
     events = list(job.run())
@@ -243,10 +243,10 @@ def test_reranker_scores_only_each_questions_best_above_the_floor(mined, splade_
     rows = store.db.execute(
         "select rank, sparse_score, rerank_score, score from pairs where run_id = ?", [run.id]
     ).fetchall()
-    eligible = [r for r in rows if r[0] <= 1 and r[1] >= 0.75]
+    eligible = [r for r in rows if r[0] <= 1 and r[1] >= 0.5]
     assert eligible and len(eligible) < len(rows) / 3
     assert all(r[2] is not None for r in eligible)
-    assert all(r[2] is None for r in rows if not (r[0] <= 1 and r[1] >= 0.75))
+    assert all(r[2] is None for r in rows if not (r[0] <= 1 and r[1] >= 0.5))
     rerank_events = [e for e in events if e.stage == "rerank"]
     assert rerank_events[-1].total == len(eligible) == rerank_events[-1].done
     # ranked: every reranked pair before every pair without a reranker score

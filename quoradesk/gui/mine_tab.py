@@ -26,14 +26,21 @@ from ..core import models
 from ..core.cluster import ClusterError, check_addresses
 from ..core.mining import MiningJob, MiningParams, Progress
 from ..core.store import Store
-from .widgets import PathField
+from .widgets import PathField, SparseModelPicker
 from .worker import GeneratorWorker
 
 STAGES = ("encode", "search", "rerank")
 
 # Defaults of earlier versions, for settings saved before each value was stored with the
 # default it was chosen against: such a value follows today's default.
-PAST_DEFAULTS = {"mine/rerank_floor": (0.4, 0.7), "mine/rerank_top": (3,)}
+PAST_DEFAULTS = {"mine/rerank_floor": (0.4, 0.7, 0.75), "mine/rerank_top": (3,),
+                 # before the accurate SPLADE, the only shipped one was saved as its folder
+                 "mine/model": (str(models.SHIPPED_SPARSE),)}
+
+
+def default_model_name() -> str:
+    """The default SPLADE as the Mine tab saves it: its short name."""
+    return models.sparse_model_name(models.default_sparse_model_path()) or str(models.default_sparse_model_path())
 
 
 def saved_setting(settings, key: str, default, cast):
@@ -63,7 +70,7 @@ def save_setting(settings, key: str, value, default) -> None:
 
 
 def rerank_floor_key(similarity: str) -> str:
-    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.75) means
+    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.5) means
     nothing for dot products (no fixed scale; their default floor is 0). The cosine one keeps
     the key it always had."""
     return "mine/rerank_floor" if similarity == "cosine" else f"mine/{similarity}/rerank_floor"
@@ -88,8 +95,7 @@ class MineTab(QWidget):
         self.finished_encoder = None  # the last finished run's SparseEncoder, for the Review tab
         self._cancel = threading.Event()
         settings = window.settings
-        self.model = PathField(settings.value("mine/model", str(models.default_sparse_model_path())),
-                               caption="SPLADE model folder")
+        self.model = SparseModelPicker(saved_setting(settings, "mine/model", default_model_name(), str))
         reranker = models.default_reranker_path()
         self.reranker = PathField(settings.value("mine/reranker", str(reranker) if reranker else ""),
                                   caption="CrossEncoder folder")
@@ -117,7 +123,7 @@ class MineTab(QWidget):
         self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
                                            value=self._saved_floor(similarity))
         self.rerank_floor.setToolTip("Pairs scoring below this are not reranked: lower ranks a little "
-                                     "better and takes longer (cosine: 0.75, measured on held-out pairs)")
+                                     "better and takes longer (cosine: 0.5, measured on held-out pairs)")
         self.rerank_int8 = QCheckBox("Fast reranking on a CPU (int8 model in ONNX Runtime)")
         self.rerank_int8.setChecked(saved_setting(settings, "mine/rerank_int8", defaults.rerank_int8, _flag))
         self.rerank_int8.setToolTip("1.3-2.2x the pairs per second of the float32 model on a CPU, "
@@ -159,7 +165,7 @@ class MineTab(QWidget):
 
         # Start resumes an unfinished run only with its own settings: say which Start will do
         # as the settings change.
-        for signal in (self.model.edit.textChanged, self.reranker.edit.textChanged, self.rerank.toggled,
+        for signal in (self.model.changed, self.reranker.edit.textChanged, self.rerank.toggled,
                        self.top_k.valueChanged, self.keep_above.valueChanged,
                        self.max_neighbours.valueChanged, self.rerank_top.valueChanged,
                        self.rerank_floor.valueChanged, self.rerank_int8.toggled, self.min_score.valueChanged,
@@ -285,7 +291,10 @@ class MineTab(QWidget):
         """Whether Start, with the settings shown, takes up ``run``: the same models and
         parameters (MiningJob also checks the models' contents and the questions)."""
         key = self.params().on_device(run.device).key()
-        model = self.model.text().strip() or models.default_sparse_model_path()
+        try:
+            model = models.sparse_model_path(self.model.text())
+        except models.ModelError:
+            return False
         reranker = self.reranker.text().strip() if self.rerank.isChecked() else ""
         return (run.params == key and run.sparse_model == models.describe(model)
                 and (run.reranker or "") == (models.describe(reranker) if reranker else ""))
@@ -298,7 +307,7 @@ class MineTab(QWidget):
         """What Start saves: every setting, each with the default it was chosen against (see
         ``saved_setting``); similarity, search and the rerank floor together."""
         params, s = self.params(), self.window.settings
-        s.setValue("mine/model", self.model.text().strip())
+        save_setting(s, "mine/model", self.model.text().strip(), default_model_name())
         s.setValue("mine/reranker", self.reranker.text().strip())
         defaults = MiningParams()
         save_setting(s, "mine/top_k", params.top_k, defaults.top_k)

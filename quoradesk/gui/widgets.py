@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+
+from ..core import models
 
 
 class PathField(QWidget):
@@ -32,3 +35,52 @@ class PathField(QWidget):
             name, _ = QFileDialog.getOpenFileName(self, self.caption, self.text(), self.file_filter)
         if name:
             self.setText(name)
+
+
+class SparseModelPicker(QWidget):
+    """The shipped SPLADE models by name (accurate, fast), or any folder.
+
+    ``text()`` is what MiningJob and the CLI's --model take: a short name or a folder path;
+    ``setText`` takes either (a shipped folder shows as its name)."""
+
+    changed = Signal()
+    OTHER = "Another model folder…"
+
+    def __init__(self, value: str = ""):
+        super().__init__()
+        self.choice = QComboBox()
+        for name, label in models.SPARSE_MODEL_LABELS.items():
+            if (models.SPARSE_MODELS[name] / "modules.json").is_file():
+                self.choice.addItem(label, name)
+        self.choice.addItem(self.OTHER, "")
+        self.folder = PathField(caption="SPLADE model folder")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.choice)
+        row.addWidget(self.folder, 1)
+        self.setText(value)
+        self.choice.currentIndexChanged.connect(self._choice_changed)
+        self.folder.edit.textChanged.connect(lambda _: self.changed.emit())
+
+    def text(self) -> str:
+        name = self.choice.currentData()
+        return name if name else self.folder.text().strip()
+
+    def setText(self, value: str) -> None:  # noqa: N802 - Qt's naming
+        value = str(value or "").strip()
+        name = value.lower() if value.lower() in models.SPARSE_MODELS else None
+        if value and name is None:
+            name = models.sparse_model_name(value)
+        if not value:  # the default
+            name = models.sparse_model_name(models.default_sparse_model_path())
+        index = self.choice.findData(name) if name else -1
+        if index < 0:
+            index = self.choice.findData("")
+            self.folder.setText(value if name is None else str(models.SPARSE_MODELS[name]))
+        self.choice.setCurrentIndex(index)
+        self.folder.setVisible(not self.choice.currentData())
+        self.changed.emit()
+
+    def _choice_changed(self, _index: int) -> None:
+        self.folder.setVisible(not self.choice.currentData())
+        self.changed.emit()
