@@ -52,17 +52,25 @@ def test_quora_held_out_split_shares_no_question(quora_pairs, quora_split):
     assert_held_out_shares_no_question(quora_pairs, quora_split)  # 1,500 of 10,000 held out
 
 
-def test_sparse_training_lowers_the_loss(split, tmp_path):
-    train, _ = split
+def train_on_32_duplicates(base, train, out, epochs: int, learning_rate: float):
+    """Cosine-MNRL SPLADE training on 32 duplicate pairs, batches of 16, loss logged each
+    step; checks that the loss fell by 30% and returns the result."""
     few = train.subset([i for i, y in enumerate(train.labels) if y][:32])
     losses = []
     result = training.train_sparse(
-        models.base_splade_path(), few, None, tmp_path / "sp",
-        training.SparseConfig(epochs=6, batch_size=16, learning_rate=2e-4, logging_steps=1, loss="mnrl-cos"),
+        base, few, None, out,
+        training.SparseConfig(epochs=epochs, batch_size=16, learning_rate=learning_rate, logging_steps=1,
+                              loss="mnrl-cos"),
         device="cpu", on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
     )
-    assert result.steps == len(losses) == 24
+    assert result.steps == len(losses) == 4 * epochs  # both directions: 64 examples, 4 batches
     assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
+    return result
+
+
+def test_sparse_training_lowers_the_loss(split, tmp_path):
+    result = train_on_32_duplicates(models.base_splade_path(), split[0], tmp_path / "sp", epochs=6,
+                                    learning_rate=2e-4)
     loaded = models.load_sparse_encoder(result.path, "cpu")
     assert loaded.encode(["How do I learn Python?"]).shape[1] == 30522
     card = result.card
@@ -87,15 +95,7 @@ def test_splade_from_the_dense_model_expands_questions_and_trains(split, tmp_pat
     # MiniLM already knows paraphrase, so its expansion reaches related words untrained
     assert {"learning", "quick", "rapidly", "fast", "bombay", "india"} & (set(top[0]) | set(top[1]))
 
-    few = train.subset([i for i, y in enumerate(train.labels) if y][:32])
-    losses = []
-    result = training.train_sparse(
-        base, few, None, tmp_path / "sp",
-        training.SparseConfig(epochs=4, batch_size=16, learning_rate=1e-4, logging_steps=1, loss="mnrl-cos"),
-        device="cpu", on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
-    )
-    assert result.steps == len(losses) == 16
-    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
+    result = train_on_32_duplicates(base, train, tmp_path / "sp", epochs=4, learning_rate=1e-4)
     trained = models.load_sparse_encoder(result.path, "cpu")
     assert trained.encode(["How do I learn Python?"]).shape[1] == 30522
     # [CLS] weighs in every question of a head on a dense body; masked, it never shows
