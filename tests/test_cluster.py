@@ -29,10 +29,11 @@ ray = pytest.importorskip("ray", reason=WHY)
 pymilvus = pytest.importorskip("pymilvus", reason=WHY)
 
 
-def mine(db: Path, src: Path, *, reranker=None, **cluster) -> tuple[Store, MiningJob]:
+def mine(db: Path, src: Path, *, reranker=None, sparse_model=None, **cluster) -> tuple[Store, MiningJob]:
     store = Store(db)
     store.add_import(load_questions(src))
-    job = MiningJob(store, reranker=reranker, params=MiningParams(chunk_size=256), device="cpu", **cluster)
+    job = MiningJob(store, sparse_model=sparse_model, reranker=reranker, params=MiningParams(chunk_size=256),
+                    device="cpu", **cluster)
     events = list(job.run())
     assert events[-1].stage == "done", events[-1]
     return store, job
@@ -275,5 +276,5 @@ def test_cancel_on_ray_keeps_the_committed_chunks_and_resumes(tmp_path, splade_p
     resumed = MiningJob(store, sparse_model=splade_path, params=params, device="cpu", ray="local")
     assert list(resumed.run())[-1].stage == "done" and resumed.resumed
     assert sum(resumed.node_counts["encode"].values()) == run.question_count - saved  # only the rest
-    local, local_job = mine(tmp_path / "local.sqlite", src)
+    local, local_job = mine(tmp_path / "local.sqlite", src, sparse_model=splade_path)
     assert_same_result(pairs_of(local, local_job.run_record.id), pairs_of(store, resumed.run_record.id))

@@ -198,7 +198,7 @@ def test_pruned_search_is_a_separate_run_with_exact_scores(mined, splade_path):
 def test_killed_cli_run_resumes_with_no_pair_lost_or_doubled(mined, tmp_path):
     src, _, ref_store, ref_job, _ = mined
     db = tmp_path / "killed.sqlite"
-    cmd = [sys.executable, "-m", "quoradesk", "mine", str(src), "--db", str(db), "--quiet",
+    cmd = [sys.executable, "-m", "quoradesk", "mine", str(src), "--db", str(db), "--quiet", "--model", "fast",
            "--no-rerank", "--top-k", "10", "--show", "0", "--chunk-size", "128"]
     env = dict(os.environ)
     kill_when_encoded(cmd, db, 128, env=env)
