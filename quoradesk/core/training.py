@@ -148,6 +148,15 @@ def _steps(n_examples: int, batch: int, epochs: float, max_steps: int) -> int:
     return max_steps if max_steps > 0 else max(1, int(per_epoch * epochs))
 
 
+def _card(kind: str, base: Path, train: LabelledPairs, held_out: LabelledPairs | None, n_examples: int,
+          config, device: str, loss: str, **extra) -> dict:
+    """What every recipe writes to a model's quoradesk_training.json before training;
+    ``_finish`` adds the held-out metrics, time and steps."""
+    return {"kind": kind, "base_model": str(base), "data": train.source, "train_pairs": len(train),
+            "train_examples": n_examples, "held_out_pairs": len(held_out or []), "config": asdict(config),
+            **extra, "hardware": _hardware(device), "loss": loss}
+
+
 def _write_card(out: Path, card: dict) -> None:
     (out / "quoradesk_training.json").write_text(json.dumps(card, indent=2, sort_keys=True))
 
@@ -320,10 +329,8 @@ def train_sparse(
     }[config.loss]
     return _finish(
         trainer, model, evaluator, reporter, out, half, on_event,
-        {"kind": "sparse-encoder (SPLADE)", "base_model": str(base), "data": train.source,
-         "train_pairs": len(train), "train_examples": n_examples,
-         "held_out_pairs": len(held_out or []), "config": asdict(config),
-         "teacher_pairs": len(teacher) if distil else None, "metrics_before": before, "hardware": _hardware(device), "loss": loss_name},
+        _card("sparse-encoder (SPLADE)", base, train, held_out, n_examples, config, device, loss_name,
+              teacher_pairs=len(teacher) if distil else None, metrics_before=before),
     )
 
 
@@ -387,8 +394,5 @@ def train_cross(
     )
     return _finish(
         trainer, model, evaluator, reporter, out, half, on_event,
-        {"kind": "cross-encoder", "base_model": str(base), "data": train.source,
-         "train_pairs": len(train), "train_examples": len(dataset),
-         "held_out_pairs": len(held_out or []), "config": asdict(config),
-         "hardware": _hardware(device), "loss": "BinaryCrossEntropyLoss"},
+        _card("cross-encoder", base, train, held_out, len(dataset), config, device, "BinaryCrossEntropyLoss"),
     )

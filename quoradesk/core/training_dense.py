@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from .training import TrainResult, _finish, _hardware, _prepare, _steps, _trainer_args
+from .training import TrainResult, _card, _finish, _prepare, _steps, _trainer_args
 from .training_data import LabelledPairs, TrainingError
 from .training_events import TrainEvent, _callback
 
@@ -107,8 +107,6 @@ def train_dense(
                                          evaluator=evaluator, callbacks=[reporter])
     return _finish(
         trainer, model, evaluator, reporter, out, half, on_event,
-        {"kind": "sentence-transformer (dense)", "base_model": str(base), "data": train.source,
-         "train_pairs": len(train), "train_examples": len(dataset),
-         "held_out_pairs": len(held_out or []), "config": asdict(config),
-         "hardware": _hardware(device), "loss": type(loss).__name__},
+        _card("sentence-transformer (dense)", base, train, held_out, len(dataset), config, device,
+              type(loss).__name__),
     )
