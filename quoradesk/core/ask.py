@@ -130,6 +130,7 @@ class AskService:
         if reranker:
             self.reranker = models.load_cross_encoder(reranker, self.device, int8=int8)
         self.weight = MiningParams().rerank_weight  # as mining fuses the two scores (cosine)
+        self.bf16 = self._run_bf16()
         loaded = time.perf_counter()
 
         self.ids = store.question_ids()
@@ -157,6 +158,14 @@ class AskService:
                 return Path(run.sparse_model)
         return models.default_sparse_model_path()
 
+    def _run_bf16(self) -> bool:
+        """Encode as the stored vectors were (a question asked again then scores 1.0): as the
+        latest finished run with this model did, else as a new run here would."""
+        run = self.store.latest_run("done")
+        if run is not None and run.sparse_model_key == self.model_key and "encode_bf16" in run.params:
+            return bool(run.params["encode_bf16"]) and self.device == "cpu"
+        return MiningParams().on_device(self.device).encode_bf16
+
     def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
         """Rows in ``ids`` order: stored encodings, and in-memory ones for ``missing``."""
         from .encode import encode_csr
@@ -168,7 +177,7 @@ class AskService:
             parts.append(self.store.load_encodings(self.model_key, have, dim=dim))
             order.append(have)
         if len(missing):
-            parts.append(encode_csr(self.encoder, self.store.texts(missing), 32))
+            parts.append(encode_csr(self.encoder, self.store.texts(missing), 32, bf16=self.bf16))
             order.append(missing)
         matrix = sparse.vstack(parts).tocsr()
         position = np.argsort(np.concatenate(order), kind="stable")  # back to ids order
@@ -217,7 +226,7 @@ class AskService:
         top = max(1, min(int(top), 100))
         self.refresh()
         t0 = time.perf_counter()
-        vec = encode_csr(self.encoder, [question], 1)
+        vec = encode_csr(self.encoder, [question], 1, bf16=self.bf16)
         t1 = time.perf_counter()
         unit = prepare(vec, "cosine")
         cosine = np.concatenate([
@@ -275,7 +284,7 @@ class AskService:
                               questions=[Question(question, ["asked"])], rejected=[], rows_total=1,
                               merged=0, entries=1)
         self.refresh()  # questions imported elsewhere meanwhile keep the ids in order
-        vec = encode_csr(self.encoder, [question], 1)
+        vec = encode_csr(self.encoder, [question], 1, bf16=self.bf16)
         self.store.add_import(result)
         qid = int(self.store._ids_for_texts([question])[question])
         self.store.save_encodings(self.model_key, np.array([qid]), vec)

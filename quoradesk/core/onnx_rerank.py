@@ -14,7 +14,8 @@ peak. ONNX Runtime's dynamically quantised int8 matrix products (int8 weights pe
 channel, activations quantised on the fly) scored 1.3-1.55x the pairs per second of the
 float32 CrossEncoder on 1,500 held-out pairs and 2.2x on the 9,741 pairs of a 19k-question
 mining run (2-core Xeon with VNNI), with held-out pair AP 0.880 against 0.879
-(bench/rerank.py, bench/mine.py). torch's own dynamic quantisation (torch.ao, deprecated) ran
+(bench/rerank.py, bench/mine.py); the shipped model trained with hard negatives, 0.885
+against 0.889. torch's own dynamic quantisation (torch.ao, deprecated) ran
 as fast on that CPU but at AP 0.875, and only 1.2-1.35x on a 2-core AVX2 EPYC.
 
 The model is exported with torch's TorchScript-based ONNX exporter: ONNX Runtime ran its

@@ -44,6 +44,7 @@ from .training_data import (  # noqa: F401 - re-exported: training.read_pair_fil
     teacher_pairs,
 )
 from .training_events import TaskLosses, TrainEvent, _callback, task_loss_trainer
+from .training_negatives import hard_negatives, swapped_negatives
 
 SPARSE_LOSSES = ("mnrl", "mnrl-cos", "cosent", "mnrl+cosent", "distil", "mnrl-cos+distil")
 
@@ -81,6 +82,18 @@ class CrossConfig:
     eval_steps: int | None = None
     logging_steps: int = 10
     seed: int = 12
+    # Extra non-duplicates (training_negatives): "swapped": each comparison or direction in the
+    # training questions swapped ("Is A better than B?" / "Is B better than A?");
+    # hard_negatives > 0: the pipeline's own candidates, each training question's nearest
+    # ``hard_negatives`` neighbours by the SPLADE ``miner`` that no label makes duplicates,
+    # minus those the ``teacher`` CrossEncoder scores at or above max_teacher_score.
+    swapped: bool = False
+    # Times each swapped pair is repeated: about 100 Quora questions have a swappable
+    # comparison, 0.4% of the examples, and once each the model did not learn them (it still
+    # scored 5 of 6 project-written swaps above their paraphrases).
+    swapped_repeats: int = 10
+    hard_negatives: int = 0
+    max_teacher_score: float = 0.5
 
 
 @dataclass
@@ -349,11 +362,47 @@ def train_cross(
     stop: threading.Event | None = None,
     overwrite: bool = False,
     half: bool = False,
+    miner: str | Path | None = None,
+    teacher: str | Path | None = None,
 ) -> TrainResult:
+    """``miner`` (a SPLADE folder) and ``teacher`` (a CrossEncoder folder, optional filter):
+    what ``config.hard_negatives`` mines with (training_negatives.hard_negatives)."""
     config = config or CrossConfig()
     if train.positives == len(train):
         raise TrainingError("The CrossEncoder needs non-duplicate pairs (label 0) too")
+    if config.hard_negatives > 0:
+        if miner is None:
+            raise TrainingError("Mining hard negatives needs a SPLADE model to mine with (--miner)")
+        for folder, what in ((miner, "SPLADE to mine negatives with"), (teacher, "teacher CrossEncoder")):
+            if folder is not None:
+                try:
+                    models.check_model_dir(Path(folder), what)
+                except Exception as exc:
+                    raise TrainingError(f"{what[0].upper()}{what[1:]} unusable: {exc}") from exc
+                if Path(folder).resolve() == Path(out_dir).resolve():
+                    raise TrainingError(f"The {what} is the output folder, which training replaces")
     base, out, device = _prepare(base, "CrossEncoder base model", train, out_dir, overwrite, device)
+    n_pairs = len(train)
+    extra = {}
+    if config.swapped:
+        swaps = swapped_negatives(train)
+        extra["swapped_negatives"] = len(swaps)
+        for _ in range(max(1, config.swapped_repeats)):
+            train = train.plus(swaps)
+    if config.hard_negatives > 0:
+        report = (lambda done, total: on_event(TrainEvent("teacher", 0, 0.0, {"done": done, "total": total}))) \
+            if on_event else None
+        mined = hard_negatives(
+            train, models.load_sparse_encoder(miner, device),
+            # A filter: its int8 engine on a CPU (3x the pairs a second) where it can be made
+            models.load_reranker(teacher, device, int8=True)[0] if teacher is not None else None,
+            top_k=config.hard_negatives, max_teacher_score=config.max_teacher_score, stop=stop,
+            on_progress=report,
+        )
+        # Mined after the swaps are added: a swap's neighbours are its question's paraphrases,
+        # which the swap does not mean either.
+        extra.update(hard_negatives=len(mined), miner=str(miner), negatives_teacher=str(teacher))
+        train = train.plus(mined)
 
     from datasets import Dataset
     from sentence_transformers import CrossEncoder
@@ -394,5 +443,6 @@ def train_cross(
     )
     return _finish(
         trainer, model, evaluator, reporter, out, half, on_event,
-        _card("cross-encoder", base, train, held_out, len(dataset), config, device, "BinaryCrossEntropyLoss"),
+        _card("cross-encoder", base, train, held_out, len(dataset), config, device, "BinaryCrossEntropyLoss",
+              labelled_pairs=n_pairs, **extra),
     )

@@ -47,6 +47,10 @@ class LabelledPairs:
             self.source,
         )
 
+    def plus(self, other: LabelledPairs) -> LabelledPairs:
+        """These pairs followed by ``other``'s (the source stays this one's)."""
+        return LabelledPairs(self.q1 + other.q1, self.q2 + other.q2, self.labels + other.labels, self.source)
+
     def duplicates_both_ways(self) -> tuple[list[str], list[str]]:
         """(anchors, positives) of the duplicate pairs in both directions (duplication is
         symmetric): what the MultipleNegativesRankingLoss recipes train on."""

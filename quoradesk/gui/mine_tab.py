@@ -127,9 +127,15 @@ class MineTab(QWidget):
         self.rerank_int8 = QCheckBox("Fast reranking on a CPU (int8 model in ONNX Runtime)")
         self.rerank_int8.setChecked(saved_setting(settings, "mine/rerank_int8", defaults.rerank_int8, _flag))
         self.rerank_int8.setToolTip("1.3-2.2x the pairs per second of the float32 model on a CPU, "
-                                    "held-out pair AP 0.880 against 0.879. The shipped model carries "
+                                    "held-out pair AP 0.885 against 0.889. The shipped model carries "
                                     "its int8 file; another model's is made on first use (a few "
                                     "seconds) and cached. No effect on a GPU.")
+        self.encode_bf16 = QCheckBox("Fast encoding on CPUs with native bfloat16")
+        self.encode_bf16.setChecked(saved_setting(settings, "mine/encode_bf16", defaults.encode_bf16, _flag))
+        self.encode_bf16.setToolTip("Where the CPU computes in bfloat16 (AVX512-BF16 or AMX): 2x the "
+                                    "questions per second, each vector within 0.001 cosine of float32. "
+                                    "No effect on other CPUs (this one: "
+                                    f"{'has it' if models.native_bf16() else 'does not'}) or a GPU.")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         # Similarity, search and the rerank floor are saved together (the floor per similarity).
         self.similarity = QComboBox()
@@ -168,7 +174,8 @@ class MineTab(QWidget):
         for signal in (self.model.changed, self.reranker.edit.textChanged, self.rerank.toggled,
                        self.top_k.valueChanged, self.keep_above.valueChanged,
                        self.max_neighbours.valueChanged, self.rerank_top.valueChanged,
-                       self.rerank_floor.valueChanged, self.rerank_int8.toggled, self.min_score.valueChanged,
+                       self.rerank_floor.valueChanged, self.rerank_int8.toggled, self.encode_bf16.toggled,
+                       self.min_score.valueChanged,
                        self.similarity.currentTextChanged, self.search.currentTextChanged):
             signal.connect(self._settings_changed)
 
@@ -187,6 +194,7 @@ class MineTab(QWidget):
         form.addRow("Rerank each question's best:", self.rerank_top)
         form.addRow("Rerank only from score:", self.rerank_floor)
         form.addRow("", self.rerank_int8)
+        form.addRow("", self.encode_bf16)
         form.addRow("Minimum similarity:", self.min_score)
         form.addRow("Similarity:", self.similarity)
         form.addRow("Candidate search:", self.search)
@@ -254,7 +262,7 @@ class MineTab(QWidget):
             keep_above=self.keep_above.value() if self.similarity.currentText() == "cosine" else None,
             max_neighbours=self.max_neighbours.value(),
             rerank_top=self.rerank_top.value(), rerank_floor=self.rerank_floor.value(),
-            rerank_int8=self.rerank_int8.isChecked(),
+            rerank_int8=self.rerank_int8.isChecked(), encode_bf16=self.encode_bf16.isChecked(),
             batch_size=self.batch.value(),
             similarity=self.similarity.currentText(), search=self.search.currentText(),
         )
@@ -321,6 +329,7 @@ class MineTab(QWidget):
                      MiningParams(similarity=params.similarity).rerank_floor)
         save_setting(s, "mine/batch", params.batch_size, defaults.batch_size)
         save_setting(s, "mine/rerank_int8", params.rerank_int8, defaults.rerank_int8)
+        save_setting(s, "mine/encode_bf16", params.encode_bf16, defaults.encode_bf16)
         s.setValue("mine/device", self.device.currentText())
         s.setValue("mine/advanced", self.advanced.isChecked())
         s.setValue("mine/ray", self.ray_address.text().strip())

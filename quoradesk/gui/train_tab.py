@@ -34,6 +34,7 @@ from .widgets import PathField
 from .worker import GeneratorWorker
 
 DISTIL_LOSS = "mnrl-cos+distil"  # the loss the shipped SPLADE was trained with (train_default_models.py)
+CROSS_HARD_NEGATIVES = 3  # neighbours per question, as the shipped CrossEncoder was trained
 
 
 LOSS_COLOURS = ("#2c7be5", "#e67e22", "#8e44ad", "#16a085")
@@ -77,6 +78,17 @@ class TrainTab(QWidget):
         reranker = models.default_reranker_path()
         self.teacher = PathField(str(reranker) if reranker else "", caption="Teacher CrossEncoder folder")
         self.distil.setChecked(reranker is not None)
+        # CrossEncoder only: the negatives that sharpen a reranker (training_negatives).
+        self.swapped = QCheckBox("Add swapped comparisons as non-duplicates")
+        self.swapped.setToolTip("\"Is A better than B?\" is not \"Is B better than A?\": each training "
+                                "question with a comparison or a direction gets its swap as a negative")
+        self.hard_negatives = QCheckBox("Add the pipeline's hard negatives")
+        self.hard_negatives.setToolTip("Each training question's three nearest neighbours by the Mine tab's "
+                                       "SPLADE that no label makes duplicates, minus those the teacher "
+                                       "CrossEncoder scores as likely duplicates (about 3x the training "
+                                       "examples on Quora data)")
+        self.swapped.setChecked(True)  # both on: the shipped CrossEncoder's recipe
+        self.hard_negatives.setChecked(True)
 
         form = QFormLayout()
         form.addRow("Train:", self.kind)
@@ -92,6 +104,8 @@ class TrainTab(QWidget):
             form.addRow(label, w)
         form.addRow("Max steps:", self.max_steps)
         form.addRow("", self.distil)
+        form.addRow("", self.swapped)
+        form.addRow("", self.hard_negatives)
         form.addRow("Teacher:", self.teacher)
         box = QGroupBox("Training")
         box.setLayout(form)
@@ -151,7 +165,9 @@ class TrainTab(QWidget):
         for _, w in self.lambda_rows:
             w.setEnabled(sparse)
         self.distil.setEnabled(sparse)
-        self.teacher.setEnabled(sparse)
+        self.teacher.setEnabled(kind in ("sparse", "cross"))
+        self.swapped.setEnabled(kind == "cross")
+        self.hard_negatives.setEnabled(kind == "cross")
         stamp = time.strftime("%Y%m%d-%H%M")
         home = Path(self.window.settings.value("train/dir", str(Path.home() / "QuoraDesk models")))
         self.out.setText(str(home / f"{FOLDER_NAMES[kind]}-{stamp}"))
@@ -183,7 +199,8 @@ class TrainTab(QWidget):
         elif kind == "cross":
             config = training.CrossConfig(
                 epochs=self.epochs.value(), batch_size=self.batch.value(), learning_rate=self.lr.value(),
-                max_steps=self.max_steps.value(), logging_steps=1,
+                max_steps=self.max_steps.value(), logging_steps=1, swapped=self.swapped.isChecked(),
+                hard_negatives=CROSS_HARD_NEGATIVES if self.hard_negatives.isChecked() else 0,
             )
         else:
             config = DenseConfig(
@@ -205,6 +222,14 @@ class TrainTab(QWidget):
         self.use_button.setEnabled(False)
 
         extra = {"teacher": self.teacher.text().strip() or None} if sparse and self.distil.isChecked() else {}
+        if kind == "cross" and self.hard_negatives.isChecked():
+            try:
+                miner = models.sparse_model_path(self.window.mine_tab.model.text())
+            except models.ModelError as exc:
+                self.status.setText(f"<b>Cannot train:</b> {exc}")
+                self.error.emit(str(exc))
+                return
+            extra = {"miner": miner, "teacher": self.teacher.text().strip() or None}
 
         def run():
             # Runs on the worker thread; each event crosses to the UI thread as a queued signal.
