@@ -127,8 +127,9 @@ def check_pairs(pairs: LabelledPairs, min_positives: int = 2) -> None:
         )
 
 
-def split_held_out(pairs: LabelledPairs, fraction: float = 0.15, seed: int = 12) -> tuple[LabelledPairs, LabelledPairs]:
-    """Split so that no question text appears on both sides (connected components of pairs)."""
+def connected(questions, edges) -> dict[str, str]:
+    """Each of ``questions`` mapped to a representative of its connected component under
+    ``edges`` (question pairs): union-find with path halving."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -138,13 +139,19 @@ def split_held_out(pairs: LabelledPairs, fraction: float = 0.15, seed: int = 12)
             x = parent[x]
         return x
 
-    for a, b in zip(pairs.q1, pairs.q2, strict=True):
+    for a, b in edges:
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[ra] = rb
+    return {q: find(q) for q in questions}
+
+
+def split_held_out(pairs: LabelledPairs, fraction: float = 0.15, seed: int = 12) -> tuple[LabelledPairs, LabelledPairs]:
+    """Split so that no question text appears on both sides (connected components of pairs)."""
+    root = connected(pairs.q1, zip(pairs.q1, pairs.q2, strict=True))
     components: dict[str, list[int]] = {}
     for i, a in enumerate(pairs.q1):
-        components.setdefault(find(a), []).append(i)
+        components.setdefault(root[a], []).append(i)
     groups = sorted(components.values(), key=lambda g: g[0])
     random.Random(seed).shuffle(groups)
     target = int(round(fraction * len(pairs)))
@@ -168,21 +175,35 @@ def teacher_pairs(
     best of 12 MNRL-only settings reached 0.725 and 0.508. Only training questions are used,
     so a held-out split stays unseen.
     """
-    from .encode import encode_csr
-    from .index import SparseIndex, prepare
-    from .rerank import rerank_scores
-
-    texts = sorted(set(train.q1) | set(train.q2))
-    a, b, _, _ = SparseIndex(prepare(encode_csr(encoder, texts, 32))).all_pairs(top_k)
-    pairs = {(texts[i], texts[j]) for i, j in zip(a.tolist(), b.tolist(), strict=True)}
+    pairs = set(neighbour_pairs(encoder, sorted(set(train.q1) | set(train.q2)), top_k))
     pairs |= {(x, y) if x < y else (y, x) for x, y in zip(train.q1, train.q2, strict=True)}
     pairs = sorted(pairs)
+    scores = teacher_scores(teacher, pairs, batch_size, stop=stop, on_progress=on_progress)
+    return ScoredPairs([p[0] for p in pairs], [p[1] for p in pairs], scores)
+
+
+def neighbour_pairs(encoder, texts: list[str], top_k: int) -> list[tuple[str, str]]:
+    """Each of the (sorted, distinct) ``texts``' ``top_k`` nearest others by the SPLADE
+    ``encoder`` (cosine, as mining ranks them), as unique pairs (a < b)."""
+    from .encode import encode_csr
+    from .index import SparseIndex, prepare
+
+    a, b, _, _ = SparseIndex(prepare(encode_csr(encoder, texts, 32))).all_pairs(top_k)
+    return [(texts[i], texts[j]) for i, j in zip(a.tolist(), b.tolist(), strict=True)]
+
+
+def teacher_scores(teacher, pairs: list[tuple[str, str]], batch_size: int = 64, *, what: str = "pairs",
+                   stop: threading.Event | None = None,
+                   on_progress: Callable[[int, int], None] | None = None) -> list[float]:
+    """The ``teacher`` CrossEncoder's scores of ``pairs``, 1,024 at a time so that ``stop``
+    (InterruptedError) and ``on_progress(done, total)`` are heard between them."""
+    from .rerank import rerank_scores
+
     scores: list[float] = []
     for lo in range(0, len(pairs), 1024):
         if stop is not None and stop.is_set():
-            raise InterruptedError("stopped while the teacher scored pairs")
-        part = rerank_scores(teacher, pairs[lo : lo + 1024], batch_size)
-        scores += part
+            raise InterruptedError(f"stopped while the teacher scored {what}")
+        scores += rerank_scores(teacher, pairs[lo : lo + 1024], batch_size)
         if on_progress:
             on_progress(len(scores), len(pairs))
-    return ScoredPairs([p[0] for p in pairs], [p[1] for p in pairs], scores)
+    return scores

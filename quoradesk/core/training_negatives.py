@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from .training_data import LabelledPairs
+from .training_data import LabelledPairs, connected, neighbour_pairs, teacher_scores
 
 # Words that end a side ("... than Java for web development?"): a preposition, a conjunction
 # or the end of the question. A side never contains one.
@@ -111,20 +111,8 @@ def swapped_negatives(train: LabelledPairs) -> LabelledPairs:
 def duplicate_groups(train: LabelledPairs) -> dict[str, str]:
     """Each question's duplicate group (a representative), closing the labelled duplicates
     under transitivity: A = B and B = C make A, C no candidate negative."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b, y in zip(train.q1, train.q2, train.labels, strict=True):
-        ra, rb = find(a), find(b)
-        if y == 1 and ra != rb:
-            parent[ra] = rb
-    return {q: find(q) for q in set(train.q1) | set(train.q2)}
+    duplicates = (p for p, y in zip(zip(train.q1, train.q2, strict=True), train.labels, strict=True) if y == 1)
+    return connected(set(train.q1) | set(train.q2), duplicates)
 
 
 def hard_negatives(
@@ -138,26 +126,15 @@ def hard_negatives(
     unlabelled duplicates; with a ``teacher`` CrossEncoder, a pair it scores at or above
     ``max_teacher_score`` is dropped as a likely one (sentence-transformers'
     ``mine_hard_negatives`` filters with ``max_score`` the same way)."""
-    from .encode import encode_csr
-    from .index import SparseIndex, prepare
-    from .rerank import rerank_scores
-
     groups = duplicate_groups(train)
     labelled = {frozenset(p) for p in zip(train.q1, train.q2, strict=True)}
-    texts = sorted(groups)
-    a, b, _, _ = SparseIndex(prepare(encode_csr(encoder, texts, 32))).all_pairs(top_k)
     candidates = [
-        (texts[i], texts[j]) for i, j in zip(a.tolist(), b.tolist(), strict=True)
-        if groups[texts[i]] != groups[texts[j]] and frozenset((texts[i], texts[j])) not in labelled
+        (a, b) for a, b in neighbour_pairs(encoder, sorted(groups), top_k)
+        if groups[a] != groups[b] and frozenset((a, b)) not in labelled
     ]
     if teacher is not None:
-        scores: list[float] = []
-        for lo in range(0, len(candidates), 1024):
-            if stop is not None and stop.is_set():
-                raise InterruptedError("stopped while the teacher scored candidate negatives")
-            scores += rerank_scores(teacher, candidates[lo : lo + 1024], batch_size)
-            if on_progress:
-                on_progress(len(scores), len(candidates))
+        scores = teacher_scores(teacher, candidates, batch_size, what="candidate negatives", stop=stop,
+                                on_progress=on_progress)
         candidates = [c for c, s in zip(candidates, scores, strict=True) if s < max_teacher_score]
     return LabelledPairs([c[0] for c in candidates], [c[1] for c in candidates], [0] * len(candidates),
                          f"pipeline-mined negatives of {train.source or 'the training pairs'}")
