@@ -70,7 +70,7 @@ class MiningParams:
     # Off on other devices, which rerank in float32 (on_device).
     rerank_int8: bool = True
     # On a CPU that computes in bfloat16 natively (models.native_bf16: AVX512-BF16 or AMX),
-    # encode with bf16 matrix products: 2x the accurate SPLADE's questions per second, each
+    # encode with bf16 matrix products: 1.4x the accurate SPLADE's questions per second, each
     # vector's cosine to float32 at least 0.999 (bench/encode.py). Off elsewhere (on_device).
     encode_bf16: bool = True
     # Questions per committed encoding chunk, and pairs per rerank chunk. Batches are sorted

@@ -306,7 +306,7 @@ def load_reranker(path: str | Path, device: str = "cpu", *, int8: bool = False) 
 @lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX): there bf16 encoding
-    doubles the SPLADE's questions per second (encode.encode_batches); elsewhere (AVX2) bf16 is
+    gives 1.4x the SPLADE's questions per second (encode.encode_batches); elsewhere (AVX2) bf16 is
     emulated and slower than float32. Read from /proc/cpuinfo where there is one (no torch
     import on the UI thread), else asked of torch."""
     try:
