@@ -81,10 +81,8 @@ def main() -> None:
           f"{', '.join(f'{k} {v:.1f}s' for k, v in run.timings.items())}; int8 reranker {rate:.0f} pairs/s\n")
     print(f"{'top':>3} {'floor':>5} {'w':>4} {'reranked':>8} {'secs':>6} {'AP':>7} {'R@1x':>6} {'R@5x':>6}")
     results = []
-    for top, floor, w in itertools.product(range(1, args.max_top + 1), (0.5, 0.6, 0.7, 0.75, 0.8),
-                                           (0.3, 0.5, 0.7, 1.0)):
-        if floor < args.low:
-            continue
+    floors = sorted({args.low, *(f for f in (0.4, 0.45, 0.5, 0.6, 0.7, 0.75, 0.8) if f >= args.low)})
+    for top, floor, w in itertools.product(range(1, args.max_top + 1), floors, (0.3, 0.5, 0.7, 1.0)):
         chosen = (rank <= top) & (cos >= floor - 1e-9) & np.isfinite(ce)
         mixed = w * ce + (1 - w) * cos
         order = np.lexsort((-cos, -np.where(chosen, mixed, -np.inf)))

@@ -17,8 +17,9 @@ from quoradesk.core.training_data import LabelledPairs
 from quoradesk.core.training_negatives import (
     duplicate_groups,
     hard_negatives,
+    restate_sides,
     swap_sides,
-    swapped_negatives,
+    swapped_comparisons,
 )
 
 # Written for this project: a question, a true paraphrase of it, and the same question with the
@@ -62,20 +63,59 @@ def test_swap_sides_swaps_comparisons_and_directions_only(question, swapped):
     assert swap_sides(question) == swapped
 
 
-def test_swapped_negatives_pair_each_question_and_its_paraphrase_with_the_swap():
+@pytest.mark.parametrize(("question", "restated"), [
+    ("Is Python better than Java?", "Is Java worse than Python?"),
+    ("Why is Python much slower than C++ for loops?", "Why is C++ much faster than Python for loops?"),
+    ("Are stocks less risky than bonds in the long run?", "Are bonds more risky than stocks in the long run?"),
+    ("Is Bitcoin riskier than gold as an investment?", "Is gold safer than Bitcoin as an investment?"),
+    ("How do I convert PDF to Word?", "How do I convert to Word from PDF?"),
+    ("How do I switch from Android to iOS?", "How do I switch to iOS from Android?"),
+    ("What is it like to move from the UK to the USA?", "What is it like to move to the USA from the UK?"),
+    ("Is Delhi healthier than Mumbai?", None),  # no opposite of "healthier" known
+    ("What is the difference between Python and Java?", None),  # nothing to swap
+])
+def test_restate_sides_swaps_the_sides_and_keeps_the_meaning(question, restated):
+    assert restate_sides(question) == restated
+
+
+def test_swapped_comparisons_pair_swaps_as_negatives_and_restatements_as_positives():
     pairs = LabelledPairs(
-        ["Is Python better than Java?", "How do I learn to cook?", "How can I convert rupees to dollars?"],
-        ["Is Python a better language than Java?", "What is the capital of France?", "How do I learn Python?"],
-        [1, 0, 0], "written",
+        ["Is Python better than Java?", "How do I learn to cook?", "How can I convert rupees to dollars?",
+         "Is C++ faster than Rust?"],
+        ["Is Python a better language than Java?", "What is the capital of France?", "How do I learn Python?",
+         "Which is faster, C++ or Rust?"],
+        [1, 0, 0, 1], "written",
     )
-    swaps = swapped_negatives(pairs)
-    got = set(zip(swaps.q1, swaps.q2, strict=True))
-    assert got == {
+    negatives = {
         ("Is Python better than Java?", "Is Java better than Python?"),
         ("Is Python a better language than Java?", "Is Java better than Python?"),  # the paraphrase's side
         ("How can I convert rupees to dollars?", "How can I convert dollars to rupees?"),
+        ("Is C++ faster than Rust?", "Is Rust faster than C++?"),
+        # "Which is faster, C++ or Rust?" asks the swap too: no negative with it
     }
-    assert swaps.labels == [0, 0, 0] and len(pairs.plus(swaps)) == 6
+    restated = {
+        ("Is Python better than Java?", "Is Python worse than Java?"): 0,  # the swap restated
+        ("Is Python better than Java?", "Is Java worse than Python?"): 1,
+        ("Is Java better than Python?", "Is Python worse than Java?"): 1,
+        ("Is Python a better language than Java?", "Is Python worse than Java?"): 0,
+        ("Is Python a better language than Java?", "Is Java worse than Python?"): 1,
+        ("How can I convert rupees to dollars?", "How can I convert to dollars from rupees?"): 1,
+        ("How can I convert rupees to dollars?", "How can I convert to rupees from dollars?"): 0,
+        ("How can I convert dollars to rupees?", "How can I convert to rupees from dollars?"): 1,
+        ("Is C++ faster than Rust?", "Is C++ slower than Rust?"): 0,
+        ("Is C++ faster than Rust?", "Is Rust slower than C++?"): 1,
+        ("Is Rust faster than C++?", "Is C++ slower than Rust?"): 1,
+        ("Which is faster, C++ or Rust?", "Is Rust slower than C++?"): 1,
+    }
+
+    def as_dict(swaps):
+        return {frozenset((a, b)): y for a, b, y in zip(swaps.q1, swaps.q2, swaps.labels, strict=True)}
+
+    swaps = swapped_comparisons(pairs)
+    assert as_dict(swaps) == {frozenset(k): 0 for k in negatives}
+    assert len(pairs.plus(swaps)) == len(pairs) + len(negatives)
+    want = {frozenset(k): 0 for k in negatives} | {frozenset(k): y for k, y in restated.items()}
+    assert as_dict(swapped_comparisons(pairs, restated=True)) == want
 
 
 def test_duplicate_groups_close_the_labels_under_transitivity():
@@ -132,7 +172,7 @@ def test_cross_training_with_swapped_and_hard_negatives_lowers_the_loss(owned_sp
     )
     card = result.card
     assert card["labelled_pairs"] == 96 and card["hard_negatives"] > 0
-    swaps = card["swapped_negatives"] * config.swapped_repeats
+    swaps = (card["swapped_negatives"] + card["swapped_positives"]) * config.swapped_repeats
     assert card["train_examples"] == 2 * (96 + swaps + card["hard_negatives"])
     assert np.mean(losses[-4:]) < np.mean(losses[:4])
     assert models.load_cross_encoder(result.path, "cpu").predict([("How?", "Why?")]).shape == (1,)

@@ -44,7 +44,7 @@ from .training_data import (  # noqa: F401 - re-exported: training.read_pair_fil
     teacher_pairs,
 )
 from .training_events import TaskLosses, TrainEvent, _callback, task_loss_trainer
-from .training_negatives import hard_negatives, swapped_negatives
+from .training_negatives import hard_negatives, swapped_comparisons
 
 SPARSE_LOSSES = ("mnrl", "mnrl-cos", "cosent", "mnrl+cosent", "distil", "mnrl-cos+distil")
 
@@ -88,10 +88,13 @@ class CrossConfig:
     # ``hard_negatives`` neighbours by the SPLADE ``miner`` that no label makes duplicates,
     # minus those the ``teacher`` CrossEncoder scores at or above max_teacher_score.
     swapped: bool = False
-    # Times each swapped pair is repeated: about 100 Quora questions have a swappable
-    # comparison, 0.4% of the examples, and once each the model did not learn them (it still
-    # scored 5 of 6 project-written swaps above their paraphrases).
-    swapped_repeats: int = 10
+    # Times each swapped pair is repeated. About 100 Quora training questions have a swappable
+    # comparison; repeating their swaps 10 times taught the model that comparisons are never
+    # duplicates (paraphrases scored ~0.01), so once.
+    swapped_repeats: int = 1
+    # Restated comparisons as duplicates beside the swaps (training_negatives.swapped_comparisons):
+    # measured better on swaps, worse on AP; off.
+    restated: bool = False
     hard_negatives: int = 0
     max_teacher_score: float = 0.5
 
@@ -385,8 +388,9 @@ def train_cross(
     n_pairs = len(train)
     extra = {}
     if config.swapped:
-        swaps = swapped_negatives(train)
-        extra["swapped_negatives"] = len(swaps)
+        swaps = swapped_comparisons(train, restated=config.restated)
+        extra["swapped_negatives"] = len(swaps) - swaps.positives
+        extra["swapped_positives"] = swaps.positives
         for _ in range(max(1, config.swapped_repeats)):
             train = train.plus(swaps)
     if config.hard_negatives > 0:
