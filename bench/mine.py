@@ -54,8 +54,7 @@ DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" /
 
 def recall_at(ranked, gold, n: int) -> float:
     """Share of the labelled duplicates among the first ``n`` ranked pairs."""
-    gold = {tuple(sorted(p)) for p in gold}
-    return sum(tuple(sorted(p)) in gold for p in ranked[:n]) / len(gold)
+    return mining_metrics(ranked[:n], gold).recall
 
 
 def main() -> None:

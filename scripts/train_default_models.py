@@ -51,7 +51,7 @@ MINILM_SPARSE_CONFIG = training.SparseConfig(loss="mnrl-cos+distil", batch_size=
 # The CrossEncoder: BinaryCrossEntropyLoss on the labelled pairs, both orders, plus swapped
 # comparisons and the pipeline's hard negatives (training_negatives; chosen on the validation
 # split, figures in the README). The hard negatives are mined with the accurate SPLADE and
-# filtered by the CrossEncoder trained before this one (--cross-teacher).
+# filtered by a CrossEncoder trained first on the labels alone (cross_teacher; --cross-teacher).
 CROSS_CONFIG = training.CrossConfig(epochs=1, batch_size=32, learning_rate=5e-5, swapped=True, hard_negatives=3)
 
 SPARSE_GRID = [dict(loss="mnrl", learning_rate=2e-5, batch_size=256, epochs=1)] + [

@@ -85,9 +85,10 @@ def swap_sides(question: str) -> str | None:
     """``question`` with the two sides of its comparison or direction swapped, or None when
     no rule matches (most questions; a symmetric one such as "A vs B" is left alone)."""
     found = _match(question)
-    if found is None:
-        return None
-    _, m = found
+    return None if found is None else _swapped(found[1])
+
+
+def _swapped(m: re.Match) -> str:
     return f"{m['head']}{m['b']} {m['mid']} {m['a']}{m['tail']}"
 
 
@@ -106,9 +107,10 @@ def restate_sides(question: str) -> str | None:
     "fly from A to B" -> "fly to B from A". Beside swap_sides it shows a CrossEncoder that the
     order of the sides matters only together with the words around them."""
     found = _match(question)
-    if found is None:
-        return None
-    rule, m = found
+    return None if found is None else _restated(*found)
+
+
+def _restated(rule: int, m: re.Match) -> str | None:
     head, a, b, mid, tail = m["head"], m["a"], m["b"], m["mid"], m["tail"]
     if rule == 0:  # a comparison: swap the sides and turn the comparative into its opposite
         words = mid.split()
@@ -163,11 +165,13 @@ def swapped_comparisons(train: LabelledPairs, *, restated: bool = False) -> Labe
             paraphrases.setdefault(q1, []).append(q2)
             paraphrases.setdefault(q2, []).append(q1)
     for q in dict.fromkeys(train.q1 + train.q2):
-        s = swap_sides(q)
-        if not s:
+        found = _match(q)
+        if found is None:
             continue
-        r, rs = (restate_sides(q), restate_sides(s)) if restated else (None, None)
-        a, b = _match(q)[1].group("a", "b")
+        rule, m = found
+        s = _swapped(m)
+        r, rs = (_restated(rule, m), restate_sides(s)) if restated else (None, None)
+        a, b = m["a"], m["b"]
         for same in [q, *paraphrases.get(q, [])]:
             add(same, r, 1)
             if same == q or _same_order(same, a, b):  # q means it, so it does not mean the swap
