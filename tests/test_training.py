@@ -75,7 +75,23 @@ def test_sparse_training_lowers_the_loss(split, tmp_path):
     assert loaded.encode(["How do I learn Python?"]).shape[1] == 30522
     card = result.card
     assert card["train_pairs"] == 32 and card["hardware"]["device"] == "cpu"
+    assert card["bf16"] is models.native_bf16()  # bf16 where this CPU computes it natively
     assert (result.path / "quoradesk_training.json").is_file()
+
+
+@pytest.mark.parametrize("device, setting, native, expected", [
+    ("cpu", None, True, True), ("cpu", None, False, False),  # AVX512-BF16/AMX only: emulated is slower
+    ("cpu", False, True, False), ("cpu", True, False, True),  # the config's word wins
+    ("cuda", None, False, True), ("cuda:1", False, True, False),
+    ("mps", True, True, False),  # no bf16 autocast there
+])
+def test_training_precision_follows_the_device(device, setting, native, expected, monkeypatch):
+    from quoradesk.core.training_dense import DenseConfig
+
+    monkeypatch.setattr(models, "native_bf16", lambda: native)
+    for config in (training.SparseConfig(bf16=setting), training.CrossConfig(bf16=setting),
+                   DenseConfig(bf16=setting)):
+        assert training._use_bf16(config, device) is expected
 
 
 def test_splade_from_the_dense_model_expands_questions_and_trains(split, tmp_path, monkeypatch):

@@ -61,6 +61,8 @@ class SparseConfig:
     eval_steps: int | None = None  # default: ~10 evaluations per run
     logging_steps: int = 10
     seed: int = 12
+    # bfloat16 autocast in training: None = where the device computes it natively (_use_bf16).
+    bf16: bool | None = None
     # "mnrl": the seed recipe (positives only, in-batch negatives, dot product);
     # "mnrl-cos": the same with cosine similarity (scale 20), matching cosine mining;
     # "cosent": SparseCoSENTLoss on every labelled pair (non-duplicates as hard negatives);
@@ -82,6 +84,8 @@ class CrossConfig:
     eval_steps: int | None = None
     logging_steps: int = 10
     seed: int = 12
+    # bfloat16 autocast in training: None = where the device computes it natively (_use_bf16).
+    bf16: bool | None = None
     # Extra non-duplicates (training_negatives): "swapped": each comparison or direction in the
     # training questions swapped ("Is A better than B?" / "Is B better than A?");
     # hard_negatives > 0: the pipeline's own candidates, each training question's nearest
@@ -170,7 +174,7 @@ def _card(kind: str, base: Path, train: LabelledPairs, held_out: LabelledPairs |
     ``_finish`` adds the held-out metrics, time and steps."""
     return {"kind": kind, "base_model": str(base), "data": train.source, "train_pairs": len(train),
             "train_examples": n_examples, "held_out_pairs": len(held_out or []), "config": asdict(config),
-            **extra, "hardware": _hardware(device), "loss": loss}
+            **extra, "hardware": _hardware(device), "bf16": _use_bf16(config, device), "loss": loss}
 
 
 def _write_card(out: Path, card: dict) -> None:
@@ -179,7 +183,7 @@ def _write_card(out: Path, card: dict) -> None:
 
 def _trainer_args(config, out: Path, device: str, evaluated: bool, total_steps: int) -> dict:
     """The training arguments every recipe here shares (sparse, cross and dense configs have
-    these fields): no checkpoints, ~10 evaluations a run unless set, bf16 on a GPU."""
+    these fields): no checkpoints, ~10 evaluations a run unless set, bf16 where it is native."""
     return dict(
         output_dir=str(out / "_checkpoints"),
         num_train_epochs=config.epochs,
@@ -194,9 +198,23 @@ def _trainer_args(config, out: Path, device: str, evaluated: bool, total_steps: 
         seed=config.seed,
         report_to="none",
         use_cpu=device == "cpu",
-        bf16=device.startswith("cuda"),
+        bf16=_use_bf16(config, device),
         disable_tqdm=True,
     )
+
+
+def _use_bf16(config, device: str) -> bool:
+    """Train in bfloat16 autocast on a GPU, and on a CPU that computes it natively
+    (models.native_bf16: AVX512-BF16 or AMX): on 2 EPYC cores a step took 1.95x less time for
+    the accurate SPLADE, 1.72x for the CrossEncoder, 1.85x for the dense model, with the same
+    losses to two digits (bench/train_bf16.py).
+    Elsewhere bf16 is emulated and slower, so float32. ``config.bf16`` overrides the choice
+    (True is still refused where autocast has no bf16: MPS)."""
+    if device.startswith("cuda"):
+        return config.bf16 is not False
+    if device != "cpu":
+        return False
+    return config.bf16 if config.bf16 is not None else models.native_bf16()
 
 
 def _prepare(base, kind: str, train: LabelledPairs, out_dir, overwrite: bool, device: str):

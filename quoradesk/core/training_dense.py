@@ -42,6 +42,8 @@ class DenseConfig:
     eval_steps: int | None = None  # default: ~10 evaluations per run
     logging_steps: int = 10
     seed: int = 12
+    # bfloat16 autocast in training: None = where the device computes it natively (_use_bf16).
+    bf16: bool | None = None
     loss: str = "mnrl"
 
 
