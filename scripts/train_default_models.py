@@ -152,7 +152,7 @@ def check_half(kind, result, held_out, tolerance=0.002) -> None:
         log(f"{kind}: fp16 costs quality; saving float32 instead")
         result.model.save(str(result.path))
     result.card["half_precision_check"] = {"largest_change": worst, "kept_half": worst <= tolerance}
-    (result.path / "quoradesk_training.json").write_text(json.dumps(result.card, indent=2, sort_keys=True))
+    training.write_card(result.path, result.card)
 
 
 def masked_figures(model, held_out) -> dict:
@@ -247,7 +247,7 @@ def main() -> None:
             result.card["special_tokens_masked"] = {"entries": masked, "held_out_after": masked_figures(
                 result.model, held_out)}
             log(f"{name}: {masked} special vocabulary entries masked: held-out {result.card['special_tokens_masked']}")
-            (result.path / "quoradesk_training.json").write_text(json.dumps(result.card, indent=2, sort_keys=True))
+            training.write_card(result.path, result.card)
             if args.half:
                 result.model.half()
             result.model.save(str(result.path))
@@ -264,7 +264,7 @@ def main() -> None:
             m = evaluate_cross(result.model, val)
             log(f"{kind}: validation accuracy {m['accuracy']:.4f}, AP {m['average_precision']:.4f}")
             result.card["metrics_validation"] = {f"held_out_{k}": v for k, v in m.items()}
-            (result.path / "quoradesk_training.json").write_text(json.dumps(result.card, indent=2, sort_keys=True))
+            training.write_card(result.path, result.card)
         if args.half:
             check_half(kind, result, held_out)
         if kind == "cross":  # its int8 file ships beside it (onnx_rerank.ship_int8)

@@ -177,7 +177,8 @@ def _card(kind: str, base: Path, train: LabelledPairs, held_out: LabelledPairs |
             **extra, "hardware": _hardware(device), "bf16": _use_bf16(config, device), "loss": loss}
 
 
-def _write_card(out: Path, card: dict) -> None:
+def write_card(out: Path, card: dict) -> None:
+    """Write a model card (quoradesk_training.json) into the model folder ``out``."""
     (out / "quoradesk_training.json").write_text(json.dumps(card, indent=2, sort_keys=True))
 
 
@@ -240,7 +241,7 @@ def _finish(trainer, model, evaluator, reporter, out: Path, half: bool, on_event
     steps, stopped = trainer.state.global_step, type(reporter).stopped
     card = {**card, "metrics_after": after, "training_seconds": round(seconds, 1), "steps": steps,
             "stopped_early": stopped, "half_precision": half}
-    _write_card(out, card)
+    write_card(out, card)
     if on_event:
         on_event(TrainEvent("done", steps, float(trainer.state.epoch or 0), after))
     return TrainResult(out, after, seconds, steps, stopped, card, model)
