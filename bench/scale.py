@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-from quoradesk.core.index import PrunedIndex, SparseIndex, prepare  # noqa: E402
+from quoradesk.core.index import WIDE_CAPS, WIDE_UP_TO, PrunedIndex, SparseIndex, prepare  # noqa: E402
 from quoradesk.core.mining import MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 
@@ -176,7 +176,9 @@ def main() -> None:
     prev = first = None
     for n in [s for s in SIZES if s <= n_all]:
         sub = matrix[:n]
-        t_pruned, approx = timed(PrunedIndex, sub, args.top_k, strong)
+        # The caps make_index gives the pruned index at this size (wide up to WIDE_UP_TO).
+        caps = WIDE_CAPS if n <= WIDE_UP_TO else {}
+        t_pruned, approx = timed(lambda m, caps=caps: PrunedIndex(m, **caps), sub, args.top_k, strong)
         t_exact, share, best = None, None, None
         if n <= args.exact_up_to:
             t_exact, exact = timed(SparseIndex, sub, args.top_k, strong)
@@ -192,7 +194,7 @@ def main() -> None:
         prev = (n, t_pruned)
     if child and prev is not None and prev[0] == n_all and n_all > args.exact_up_to:
         # The search stage also loads the vectors and stores the pairs; the search proper is
-        # the index as mining builds and runs it (pruned above EXACT_UP_TO, on threads).
+        # the index as mining builds and runs it (make_index: pruned where exact search costs too much, on threads).
         print(f"\ncandidate search alone at {n_all:,} (build the pruned index and search, as timed above): "
               f"{prev[1]:.1f} s, {100 * prev[1] / sum(stages.values()):.1f}% of mining's stages")
 

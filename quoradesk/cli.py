@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how SPLADE vectors are compared (cosine: normalised)")
     sp.add_argument("--search", choices=["auto", "exact", "pruned"], default="auto",
                     help="candidate search: exact, pruned (linear cost, for large files) or "
-                         "auto (exact up to 50,000 questions)")
+                         "auto (exact while cheap: small files, sparse vectors)")
     sp.add_argument("--rerank-top", type=_positive_int, default=1, help="rerank each question's top N")
     sp.add_argument("--rerank-floor", type=float,
                     help="rerank only pairs scoring at least this (default 0.5 for cosine, 0 for dot)")

@@ -70,6 +70,36 @@ def test_bf16_encoding_stays_close_to_float32(name, texts):
     assert b16.dtype == np.float32
 
 
+@pytest.mark.parametrize("name", ["fast", "accurate"])
+def test_bf16_weights_cast_once_give_autocasts_very_vectors(name, texts):
+    """bf16 encoding runs on bfloat16 copies of the weights made once (SpladeHeadEncoder.bf16_modules),
+    not on autocast's cast of the float32 weights at every call: the same operands, so the same
+    vectors bit for bit; and copies made again when the weights change in place (training)."""
+    import torch
+
+    from quoradesk.core import models
+
+    model = models.load_sparse_encoder(models.sparse_model_path(name), "cpu")
+    fast = SpladeHeadEncoder.for_model(model)
+    batch = texts[:40]
+
+    def autocast_over_float32():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fast.encode_batch(batch)  # the float32 modules, cast by autocast call by call
+
+    got = fast.encode_batch(batch, bf16=True)
+    assert (got != autocast_over_float32()).nnz == 0 and got.nnz > 0
+    body, _, weight, _ = fast.bf16_modules()
+    assert weight.dtype == torch.bfloat16 and fast.bf16_modules()[0] is body  # made once
+    linear = next(m for m in fast.body.modules() if isinstance(m, torch.nn.Linear))
+    assert linear.weight.dtype == torch.float32  # the model itself is untouched
+    with torch.no_grad():
+        linear.weight.mul_(1.5)  # as an optimizer step would, in place
+    assert fast.bf16_modules()[0] is not body
+    changed = fast.encode_batch(batch, bf16=True)
+    assert (changed != autocast_over_float32()).nnz == 0 and (changed != got).nnz > 0
+
+
 def test_bf16_encoding_is_a_cpu_setting_that_follows_the_hardware():
     from quoradesk.core import models
     from quoradesk.core.mining import MiningParams

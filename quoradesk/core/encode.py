@@ -23,6 +23,7 @@ sorts texts by token count (characters are a poor proxy: 52% padding against 5% 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -59,6 +60,7 @@ class SpladeHeadEncoder:
         self.weight = weight
         self.bias = bias
         self._pads_like_preprocess: bool | None = None  # see tokenize (checked on first use)
+        self._bf16_copy: tuple | None = None  # see bf16_modules
 
     @classmethod
     def for_model(cls, model) -> SpladeHeadEncoder | None:
@@ -113,6 +115,32 @@ class SpladeHeadEncoder:
             {k: [encoded[k][i] for i in positions] for k in encoded.keys()}, return_tensors="pt",
         ))
 
+    def bf16_modules(self) -> tuple:
+        """(body, transform, weight, bias) with every matrix-product weight already in bfloat16,
+        for encoding under bf16 autocast. Autocast casts a float32 weight to bfloat16 at every
+        call (the head's 30,522 x 384 matrix and each layer's, once a batch); cast once here, the
+        products get the very same operands, so the vectors are bit for bit those of autocast
+        over the float32 model. Measured on 3,000 dev questions at batch 32 (2-core EPYC): the
+        accurate SPLADE 314 -> 329 questions/s, the fast one 1,075 -> 1,325. The embeddings and
+        layer norms stay float32 (shared, not copied), as autocast keeps them. Made again when
+        the model's weights change (training)."""
+        params = list(self.model.parameters())
+        # A tensor's version counter moves with every in-place change (an optimizer step, a
+        # loaded state dict); its data pointer with a replaced tensor.
+        stamp = (tuple(p.data_ptr() for p in params), sum(p._version for p in params))
+        if self._bf16_copy is None or self._bf16_copy[0] != stamp:
+            with torch.no_grad():
+                shared = {id(self.body.embeddings): self.body.embeddings} if hasattr(self.body, "embeddings") else {}
+                body = copy.deepcopy(self.body, memo=shared)
+                transform = copy.deepcopy(self.transform)
+                for module in (*body.modules(), *transform.modules()):
+                    if isinstance(module, torch.nn.Linear):
+                        module.to(torch.bfloat16)
+                weight = self.weight.detach().to(torch.bfloat16)
+                bias = self.bias.detach().to(torch.bfloat16)
+            self._bf16_copy = (stamp, (body, transform, weight, bias))
+        return self._bf16_copy[1]
+
     def encode_batch(self, texts: list[str], features: dict | None = None, *, bf16: bool = False) -> sparse.csr_matrix:
         """One batch's SPLADE vectors, as float32 CSR rows in the order given (``features``:
         its inputs already tokenised, see ``tokenize``; ``bf16``: see ``encode_batches``)."""
@@ -120,22 +148,25 @@ class SpladeHeadEncoder:
             features = self.model.preprocess(texts)  # the model's own tokenisation and truncation
         device = self.weight.device
         inputs = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
-        with torch.inference_mode(), _precision(bf16 and device.type == "cpu"):
-            hidden = self.body(**inputs).last_hidden_state
+        cpu_bf16 = bf16 and device.type == "cpu"
+        body, transform, weight, bias = self.bf16_modules() if cpu_bf16 else (
+            self.body, self.transform, self.weight, self.bias)
+        with torch.inference_mode(), _precision(cpu_bf16):
+            hidden = body(**inputs).last_hidden_state
             mask = inputs["attention_mask"].bool()
             # Padding positions get a copy of the row's first token: their logits then repeat
             # a real token's and cannot change the max, and no masking pass is needed.
             hidden = torch.where(mask.unsqueeze(-1), hidden, hidden[:, :1])
             rows, length = hidden.shape[:2]
-            vocab = self.weight.shape[0]
+            vocab = weight.shape[0]
             pooled = torch.empty(rows, vocab, dtype=hidden.dtype, device=device)
             group = max(1, TOKEN_BLOCK // length)
             for r0 in range(0, rows, group):
                 r1 = min(r0 + group, rows)
-                tokens = self.transform(hidden[r0:r1].reshape((r1 - r0) * length, -1))
+                tokens = transform(hidden[r0:r1].reshape((r1 - r0) * length, -1))
                 for lo in range(0, vocab, VOCAB_SLICE):
                     hi = min(lo + VOCAB_SLICE, vocab)
-                    logits = torch.addmm(self.bias[lo:hi], tokens, self.weight[lo:hi].t())
+                    logits = torch.addmm(bias[lo:hi], tokens, weight[lo:hi].t())
                     pooled[r0:r1, lo:hi] = logits.view(r1 - r0, length, hi - lo).amax(dim=1)
             pooled.clamp_(min=0).log1p_()  # relu and log1p are monotone: apply after the max
             return _dense_to_csr(pooled)

@@ -61,6 +61,30 @@ DENSE_DF_SHARE = 0.04
 DENSE_BYTES = 128 * 1024 * 1024
 
 
+def dense_tokens(postings: np.ndarray, n: int) -> np.ndarray:
+    """The tokens SparseIndex scores with a dense product, from each token's posting-list
+    length: those in more than DENSE_DF_SHARE of the ``n`` questions, most frequent first up to
+    DENSE_BYTES of dense block, returned sorted."""
+    postings = np.asarray(postings, dtype=np.int64)
+    max_dense = DENSE_BYTES // (4 * max(1, n))
+    frequent = np.flatnonzero(postings > max(1, DENSE_DF_SHARE * n))
+    return np.sort(frequent[np.argsort(-postings[frequent], kind="stable")][:max_dense])
+
+
+def exact_work(matrix: sparse.spmatrix) -> float:
+    """What an exact search of ``matrix`` (SparseIndex) costs, in inverted-index operations:
+    the rarer tokens' posting lengths squared (each pair sharing a token is scored), plus the
+    frequent tokens' dense product (N x N x their count) at 1/16 of that per operation (BLAS).
+    Computed from the posting lengths alone, before any index is built."""
+    csr = sparse.csr_matrix(matrix)
+    n = csr.shape[0]
+    postings = np.bincount(csr.indices, minlength=csr.shape[1]).astype(np.int64)
+    dense = dense_tokens(postings, n)
+    rare = postings.copy()
+    rare[dense] = 0
+    return float((rare * rare).sum()) + float(n) * n * len(dense) / 16
+
+
 def row_costs(rows: sparse.csr_matrix, inverted: sparse.csr_matrix) -> np.ndarray:
     """Cost of scoring each row through ``inverted`` (token -> questions): the summed lengths
     of the posting lists of the row's tokens."""
@@ -89,12 +113,8 @@ class SparseIndex:
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
         self.matrix.sort_indices()
         self.n = self.matrix.shape[0]
-        postings = np.diff(self.matrix.tocsc().indptr).astype(np.int64)
         # Split the vocabulary: frequent tokens go dense, the rest through the inverted index.
-        max_dense = DENSE_BYTES // (4 * max(1, self.n))
-        frequent = np.flatnonzero(postings > max(1, DENSE_DF_SHARE * self.n))
-        frequent = frequent[np.argsort(-postings[frequent], kind="stable")][:max_dense]
-        self.dense_tokens = np.sort(frequent)
+        self.dense_tokens = dense_tokens(np.diff(self.matrix.tocsc().indptr), self.n)
         self.dense = np.ascontiguousarray(self.matrix[:, self.dense_tokens].toarray())
         keep = np.ones(self.matrix.shape[1], dtype=np.float32)
         keep[self.dense_tokens] = 0.0
@@ -416,16 +436,27 @@ class PrunedIndex:
 
 
 SEARCH_METHODS = ("auto", "exact", "pruned")
-# "auto" searches exactly up to this many questions and with PrunedIndex above: below it the
-# exact index is fast (1.9 s at 19,062 questions) and proves its result; above it the exact
-# cost grows with N^2 (bench/scale.py).
-EXACT_UP_TO = 50_000
+# "auto" searches exactly while that is cheap (exact_work up to EXACT_WORK) and with PrunedIndex
+# past it. Exact search proves its result, but its cost grows with N^2 and with how dense the
+# vectors are. Measured on the 19,062 dev questions (2-core EPYC, strong neighbours as mining
+# keeps them): the BERT-tiny SPLADE's vectors (157 entries a question) cost 1.4e10, 6.0 s
+# exact; the accurate SPLADE's (337 entries) 4.1e10, 18.1 s exact against 7.1 s pruned with
+# WIDE_CAPS, for the same mining AP (0.3577 / 0.3578), recall at 5x the labelled pairs
+# (0.8994 / 0.8990) and recall (0.9544 / 0.9550). bench/mine.py times it within the pipeline.
+EXACT_WORK = 2e10
+# Pruned search keeps wide caps up to this many questions (at 19,062 the default caps lost
+# recall on the accurate SPLADE's vectors: 0.943); past it the default caps keep its cost
+# linear in N (bench/scale.py).
+WIDE_UP_TO = 50_000
+WIDE_CAPS = {"postings": 1024, "query_terms": 48, "candidates": 48}
 
 
-def make_index(matrix: sparse.spmatrix, method: str = "auto") -> SparseIndex | PrunedIndex:
-    """The index mining uses: ``exact`` (SparseIndex), ``pruned`` (PrunedIndex) or ``auto``."""
+def make_index(matrix: sparse.spmatrix, method: str = "auto", *,
+               max_exact_work: float = EXACT_WORK) -> SparseIndex | PrunedIndex:
+    """The index mining uses: ``exact`` (SparseIndex), ``pruned`` (PrunedIndex) or ``auto``
+    (exact while ``exact_work(matrix)`` is at most ``max_exact_work``, pruned past it)."""
     if method not in SEARCH_METHODS:
         raise ValueError(f"search must be one of {SEARCH_METHODS}, not {method!r}")
-    if method == "exact" or (method == "auto" and matrix.shape[0] <= EXACT_UP_TO):
+    if method == "exact" or (method == "auto" and exact_work(matrix) <= max_exact_work):
         return SparseIndex(matrix)
-    return PrunedIndex(matrix)
+    return PrunedIndex(matrix, **(WIDE_CAPS if matrix.shape[0] <= WIDE_UP_TO else {}))

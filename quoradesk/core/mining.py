@@ -78,8 +78,8 @@ class MiningParams:
     chunk_size: int = 2048
     similarity: str = "cosine"  # "cosine" (L2-normalised SPLADE vectors) or "dot"
     # Candidate search: "exact" (inverted index, every pair sharing a token is scored),
-    # "pruned" (truncated posting lists, cost linear in N) or "auto" (exact up to 50,000
-    # questions). See index.make_index.
+    # "pruned" (truncated posting lists, cost linear in N) or "auto" (exact while its
+    # estimated work is small, pruned past it). See index.make_index.
     search: str = "auto"
     # Ranking score of a reranked pair: w * reranker + (1 - w) * sparse. None: 0.5 for
     # cosine (both in [0, 1]; measured best on held-out Quora), 1.0 (reranker only) for dot.

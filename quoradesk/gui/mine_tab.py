@@ -147,7 +147,7 @@ class MineTab(QWidget):
         search = settings.value("mine/search", defaults.search)
         self.search.setCurrentText(search if search in ("auto", "exact", "pruned") else defaults.search)
         self.search.setToolTip("Exact scores every pair sharing a token; pruned keeps the cost linear "
-                               "for large files; auto: exact up to 50,000 questions")
+                               "for large files; auto: exact while it is cheap (small files, sparse vectors)")
         self.batch = QSpinBox(minimum=1, maximum=1024,
                               value=saved_setting(settings, "mine/batch", defaults.batch_size, int))
         self.device = QComboBox()
