@@ -195,6 +195,28 @@ def test_pruned_search_is_a_separate_run_with_exact_scores(mined, splade_path):
     assert max(abs(got[k] - want[k]) for k in common) < 1e-5  # pruned or not, scores are exact
 
 
+def test_auto_search_past_the_exact_work_limit_runs_pruned_and_says_so(mined, splade_path, monkeypatch):
+    """'auto' estimates exact search's work (index.exact_work) and goes pruned past the limit;
+    pruned search is approximate, so the run's note (shown by the CLI and the Mine tab's
+    done message) says so. Here the limit is set below this small project's work."""
+    from quoradesk.core import index
+
+    _, _, store, job, _ = mined
+    assert "pruned" not in job.run_record.note  # the reference run searched exactly
+    monkeypatch.setattr(index, "EXACT_WORK", 1.0)
+    job2 = MiningJob(store, sparse_model=splade_path, device="cpu",
+                     params=MiningParams(top_k=9, chunk_size=128))  # another run, same encodings
+    events = list(job2.run())
+    run = store.get_run(job2.run_record.id)
+    assert run.params["search"] == "auto" and run.id != job.run_record.id
+    assert "candidate search pruned: exact search would cost" in run.note and "(limit 1e+00)" in run.note
+    assert events[-1].stage == "done" and run.note in events[-1].message
+    # Wide caps on a small project: each question's best match is the exact one's.
+    best = {(p.a, p.b) for p in store.iter_pairs(job.run_record.id) if p.rank == 1}
+    got = {(p.a, p.b) for p in store.iter_pairs(run.id)}
+    assert len(best & got) >= 0.98 * len(best)
+
+
 def test_killed_cli_run_resumes_with_no_pair_lost_or_doubled(mined, tmp_path):
     src, _, ref_store, ref_job, _ = mined
     db = tmp_path / "killed.sqlite"

@@ -452,11 +452,13 @@ WIDE_CAPS = {"postings": 1024, "query_terms": 48, "candidates": 48}
 
 
 def make_index(matrix: sparse.spmatrix, method: str = "auto", *,
-               max_exact_work: float = EXACT_WORK) -> SparseIndex | PrunedIndex:
+               max_exact_work: float | None = None) -> SparseIndex | PrunedIndex:
     """The index mining uses: ``exact`` (SparseIndex), ``pruned`` (PrunedIndex) or ``auto``
-    (exact while ``exact_work(matrix)`` is at most ``max_exact_work``, pruned past it)."""
+    (exact while ``exact_work(matrix)`` is at most ``max_exact_work``, default EXACT_WORK,
+    pruned past it)."""
     if method not in SEARCH_METHODS:
         raise ValueError(f"search must be one of {SEARCH_METHODS}, not {method!r}")
-    if method == "exact" or (method == "auto" and exact_work(matrix) <= max_exact_work):
+    limit = EXACT_WORK if max_exact_work is None else max_exact_work
+    if method == "exact" or (method == "auto" and exact_work(matrix) <= limit):
         return SparseIndex(matrix)
     return PrunedIndex(matrix, **(WIDE_CAPS if matrix.shape[0] <= WIDE_UP_TO else {}))

@@ -37,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import index as search_index
 from . import models
 from .cluster import check_milvus_uri, collection_name
-from .index import canonical_pairs, make_index, prepare
+from .index import PrunedIndex, canonical_pairs, exact_work, make_index, prepare
 from .ray_pool import QUEUED_PER_WORKER, RayPool
 from .rerank import RERANK_CELLS, iter_rerank_scores, rerank_batches, rerank_scores  # noqa: F401 - re-exported
 from .store import Run, Store
@@ -273,7 +274,8 @@ class MiningJob:
             yield Progress("cancelled", 0, 0, 0.0, 0.0, None, run.id, f"stopped during {stopped_in}")
         else:
             n = self.store.count_pairs(run.id)
-            yield Progress("done", n, n, 0.0, 0.0, 0.0, run.id, f"{n} candidate pairs")
+            note = f" ({self.run_record.note})" if self.run_record.note else ""
+            yield Progress("done", n, n, 0.0, 0.0, 0.0, run.id, f"{n} candidate pairs{note}")
 
     def _note_nodes(self, run: Run) -> None:
         """The run's note says what each Ray node did this session (its questions or pairs)."""
@@ -284,9 +286,13 @@ class MiningJob:
                 nodes = ", ".join(f"node {node[:8]} {n:,}" for node, n in sorted(counts.items()))
                 parts.append(f"{stage} {sum(counts.values()):,} {unit} ({nodes})")
         if parts:
-            note = self.store.get_run(run.id).note
-            line = f"on Ray {self.ray_pool.address}: " + "; ".join(parts)
-            self.store.update_run(run.id, note="; ".join(filter(None, [note, line])))
+            self._add_note(run.id, f"on Ray {self.ray_pool.address}: " + "; ".join(parts))
+
+    def _add_note(self, run_id: int, line: str) -> None:
+        """Append ``line`` to the run's stored note (once: a resumed run may say it again)."""
+        note = self.store.get_run(run_id).note
+        if line not in note.split("; "):
+            self.store.update_run(run_id, note="; ".join(filter(None, [note, line])))
 
     def _progress(self, stage, done, total, started, done_at_start, run_id, message=""):
         elapsed = time.perf_counter() - started
@@ -364,6 +370,10 @@ class MiningJob:
             index = MilvusIndex(self._milvus, name, matrix, ids)
         else:
             index = make_index(matrix, self.params.search)
+            if self.params.search == "auto" and isinstance(index, PrunedIndex):
+                # Pruned search is approximate: the run says why it was chosen.
+                self._add_note(run.id, f"candidate search pruned: exact search would cost "
+                                       f"{exact_work(matrix):.1e} operations (limit {search_index.EXACT_WORK:.0e})")
         started = time.perf_counter()
         parts = []
         yield self._progress("search", 0, index.n, started, 0, run.id)
@@ -405,7 +415,7 @@ class MiningJob:
             yield self._progress("rerank", done, total, started, at_start, run.id, "loading the reranker")
             self.reranker()
             if self.reranker_note:
-                self.store.update_run(run.id, note="; ".join(filter(None, [run.note, self.reranker_note])))
+                self._add_note(run.id, self.reranker_note)
             started = time.perf_counter()  # the rate and ETA are the model's, not its loading's
         while True:
             if self.cancelled:
