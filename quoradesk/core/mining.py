@@ -291,7 +291,7 @@ class MiningJob:
     def _add_note(self, run_id: int, line: str) -> None:
         """Append ``line`` to the run's stored note (once: a resumed run may say it again)."""
         note = self.store.get_run(run_id).note
-        if line not in note.split("; "):
+        if line not in note:
             self.store.update_run(run_id, note="; ".join(filter(None, [note, line])))
 
     def _progress(self, stage, done, total, started, done_at_start, run_id, message=""):
