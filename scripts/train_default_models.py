@@ -155,12 +155,12 @@ def check_half(kind, result, held_out, tolerance=0.002) -> None:
     training.write_card(result.path, result.card)
 
 
-def masked_figures(model, held_out) -> dict:
-    """Held-out pair and mining figures of the SPLADE as shipped (special entries masked):
-    the card's metrics_after were measured before masking."""
+def sparse_figures(model, pairs) -> dict:
+    """A SPLADE's pair and mining figures on ``pairs`` (the validation split; the held-out
+    split after masking, since the card's metrics_after were measured before it)."""
     from quoradesk.core.evaluate import evaluate_sparse, mining_eval
 
-    m, mm = evaluate_sparse(model, held_out), mining_eval(model, held_out)
+    m, mm = evaluate_sparse(model, pairs), mining_eval(model, pairs)
     return {"cosine_ap": round(m["cosine_ap"], 4), "cosine_accuracy": round(m["cosine_accuracy"], 4),
             "cosine_f1": round(m["cosine_f1"], 4), "active_dims": round(m["active_dims"], 1),
             "mining_ap": round(mm.average_precision, 4), "mining_recall": round(mm.recall, 4)}
@@ -244,7 +244,7 @@ def main() -> None:
             from quoradesk.core.splade_base import mask_special_tokens
 
             masked = mask_special_tokens(result.model)
-            result.card["special_tokens_masked"] = {"entries": masked, "held_out_after": masked_figures(
+            result.card["special_tokens_masked"] = {"entries": masked, "held_out_after": sparse_figures(
                 result.model, held_out)}
             log(f"{name}: {masked} special vocabulary entries masked: held-out {result.card['special_tokens_masked']}")
             training.write_card(result.path, result.card)
@@ -253,11 +253,9 @@ def main() -> None:
             result.model.save(str(result.path))
             result.model.float()
         if kind == "sparse":
-            from quoradesk.core.evaluate import evaluate_sparse, mining_eval
-
-            m, mm = evaluate_sparse(result.model, val), mining_eval(result.model, val)
-            log(f"{kind}: validation pair AP {m['cosine_ap']:.4f}, mining recall {mm.recall:.4f} "
-                f"AP {mm.average_precision:.4f}")
+            f = sparse_figures(result.model, val)
+            log(f"{kind}: validation pair AP {f['cosine_ap']:.4f}, mining recall {f['mining_recall']:.4f} "
+                f"AP {f['mining_ap']:.4f}")
         else:
             from quoradesk.core.evaluate import evaluate_cross
 
