@@ -3,6 +3,7 @@
     python bench/encode.py                  # all 19,062 distinct questions of dev.tsv
     python bench/encode.py --limit 3000     # a quicker slice
     python bench/encode.py --model accurate --bf16 --batches 32   # and bfloat16 against float32
+    python bench/encode.py --model accurate --bf16 --int8 --batches 32 --limit 3000   # and the int8 head
 
 Both run a shipped SPLADE (--model fast, the default here, or accurate) (fp32 on the CPU) at batch 32 and 64 in one process, one after
 the other. "plain" is ``model.encode(texts, batch_size=B)`` with default arguments (timed
@@ -12,7 +13,10 @@ as it goes), returning a scipy CSR matrix. The vectors are compared entry by ent
 
 ``--bf16`` then times ``encode_csr(..., bf16=True)`` (what mining does on a CPU with native
 bfloat16, models.native_bf16) against float32 and compares the two: each vector's cosine to its
-float32 self, and how often a question's nearest neighbour (cosine) is the same question.
+float32 self, how often a question's nearest neighbour (cosine) is the same question, and pair
+AP on the held-out 15% of dev.tsv. ``--int8`` adds the MLM head's product in int8
+(``encode_csr(..., int8=True)``, what mining does on a CPU with VNNI, models.native_int8), with
+float32 and with bf16 products elsewhere.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batches", default="32,64")
     ap.add_argument("--bf16", action="store_true", help="also time and compare bfloat16 encoding")
+    ap.add_argument("--int8", action="store_true", help="also time and compare the int8 MLM head (alone and with bf16)")
     args = ap.parse_args()
     texts = [q.text for q in load_questions(DEV).questions][: args.limit]
     device = models.pick_device(args.device)
@@ -75,8 +80,9 @@ def main() -> None:
         n = len(texts)
         print(f"{bs:>5} {t_plain:>8.1f} {n / t_plain:>10.0f} {t_ours:>8.1f} {n / t_ours:>9.0f} "
               f"{t_plain / t_ours:>8.2f}x {diff:>11.2e} {support:>13}")
-    if args.bf16:
-        compare_bf16(model, texts, int(args.batches.split(",")[0]))
+    names = (["bf16"] if args.bf16 else []) + (["int8", "bf16+int8"] if args.int8 else [])
+    if names:
+        compare_precisions(model, texts, int(args.batches.split(",")[0]), names)
 
 
 def nearest(m: sparse.csr_matrix, step: int = 1000) -> np.ndarray:
@@ -90,25 +96,47 @@ def nearest(m: sparse.csr_matrix, step: int = 1000) -> np.ndarray:
     return out
 
 
-def compare_bf16(model, texts: list[str], bs: int) -> None:
+def held_out_ap(model, bs: int, **precision) -> float:
+    """Pair AP (cosine) on the held-out 15% of dev.tsv (training.split_held_out, seed 12)."""
+    from sklearn.metrics import average_precision_score
+
+    from quoradesk.core.index import prepare
+    from quoradesk.core.training import read_pair_file, split_held_out
+
+    _, held = split_held_out(read_pair_file(DEV), 0.15, seed=12)
+    texts = sorted(set(held.q1) | set(held.q2))
+    pos = {t: i for i, t in enumerate(texts)}
+    m = prepare(encode_csr(model, texts, bs, **precision), "cosine")
+    a, b = m[[pos[q] for q in held.q1]], m[[pos[q] for q in held.q2]]
+    return float(average_precision_score(held.labels, np.asarray(a.multiply(b).sum(axis=1)).ravel()))
+
+
+def compare_precisions(model, texts: list[str], bs: int, names: list[str]) -> None:
+    """Time float32 and each precision in ``names`` (bf16: bf16 products; int8: the MLM head
+    in int8; bf16+int8: both, what mining does where the CPU has both natively), and compare
+    each one's vectors with float32's."""
     from quoradesk.core.index import prepare
 
-    encode_csr(model, texts[:64], bs, bf16=True)  # warm-up
-    timed = {}
-    for bf16 in (False, True):
+    variants = {"float32": {}, **{n: {"bf16": "bf16" in n, "int8": "int8" in n} for n in names}}
+    for kw in variants.values():
+        encode_csr(model, texts[:64], bs, **kw)  # warm-up (bf16 and int8 weight copies made)
+    print(f"\nnative bf16 on this CPU: {models.native_bf16()}, native int8 (VNNI): {models.native_int8()}; "
+          f"batch {bs}")
+    ref = None
+    for name, kw in variants.items():
         t = time.perf_counter()
-        timed[bf16] = (encode_csr(model, texts, bs, bf16=bf16), time.perf_counter() - t)
-    (f32, t32), (b16, t16) = timed[False], timed[True]
-    a, b = prepare(f32, "cosine"), prepare(b16, "cosine")
-    self_cos = np.asarray(a.multiply(b).sum(axis=1)).ravel()
-    best = [nearest(m) for m in (a, b)]
-    n = len(texts)
-    print(f"\nnative bf16 on this CPU: {models.native_bf16()}; batch {bs}")
-    print(f"float32 {t32:.1f}s ({n / t32:.0f} q/s), bfloat16 {t16:.1f}s ({n / t16:.0f} q/s): {t32 / t16:.2f}x")
-    print(f"cosine of each bf16 vector to its float32 self: min {self_cos.min():.5f}, "
-          f"1st percentile {np.percentile(self_cos, 1):.5f}, median {np.median(self_cos):.5f}")
-    print(f"active terms per question: float32 {f32.getnnz(axis=1).mean():.1f}, bf16 {b16.getnnz(axis=1).mean():.1f}")
-    print(f"same top-1 pair partner: {np.mean(best[0] == best[1]):.4f}")
+        m = encode_csr(model, texts, bs, **kw)
+        took = time.perf_counter() - t
+        line = f"{name:>10}: {took:6.1f}s ({len(texts) / took:5.0f} q/s), {m.getnnz(axis=1).mean():.1f} terms a question"
+        if ref is None:
+            ref, ref_time, ref_best = prepare(m, "cosine"), took, nearest(prepare(m, "cosine"))
+        else:
+            b = prepare(m, "cosine")
+            self_cos = np.asarray(ref.multiply(b).sum(axis=1)).ravel()
+            line += (f", {ref_time / took:.2f}x float32's speed; cosine to the float32 vector min {self_cos.min():.5f}, "
+                     f"1st percentile {np.percentile(self_cos, 1):.5f}, median {np.median(self_cos):.5f}; "
+                     f"same top-1 partner {np.mean(nearest(b) == ref_best):.4f}")
+        print(line + f"; held-out pair AP {held_out_ap(model, bs, **kw):.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
     python bench/mine.py --rerank-floor 0.8   # rerank fewer pairs: faster, AP a little lower
     python bench/mine.py --no-rerank-int8     # the float32 reranker (the app's int8 is the default on a CPU)
     python bench/mine.py --no-bf16            # float32 encoding where the CPU has native bf16 (the app's default there)
+    python bench/mine.py --no-int8-head       # the SPLADE head in float where the CPU has VNNI (int8 is the default there)
     python bench/mine.py --max-neighbours 10  # a plain top 10, as the references keep
     python bench/mine.py --skip-brute --rounds 3  # time QuoraDesk and MiniLM alternately, 3 times each
 
@@ -77,6 +78,8 @@ def main() -> None:
                     help="int8 reranker in ONNX Runtime on a CPU (the app's default); --no-rerank-int8: float32")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=MiningParams.encode_bf16,
                     help="encode in bfloat16 where the CPU has it natively (the app's default)")
+    ap.add_argument("--int8-head", action=argparse.BooleanOptionalAction, default=MiningParams.encode_int8,
+                    help="the SPLADE's vocabulary head in int8 where the CPU has VNNI (the app's default)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-dense", action="store_true", help="skip reference (b)")
@@ -96,7 +99,7 @@ def main() -> None:
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(top_k=args.top_k, keep_above=args.keep_above, max_neighbours=args.max_neighbours,
                           batch_size=args.batch_size, rerank_floor=args.rerank_floor,
-                          rerank_int8=args.rerank_int8, encode_bf16=args.bf16)
+                          rerank_int8=args.rerank_int8, encode_bf16=args.bf16, encode_int8=args.int8_head)
     print(f"params: {params}; device {models.pick_device(args.device)}", file=sys.stderr)
 
     def mine_once(db: Path):
@@ -139,7 +142,8 @@ def main() -> None:
     t_index = time.perf_counter() - t
     sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
     m = mining_metrics(sparse_ranked, gold)
-    label = f"QuoraDesk ({models.describe(job.sparse_model_path)}{', bf16' if job.params.encode_bf16 else ''}" + (
+    precision = (", bf16" if job.params.encode_bf16 else "") + (", int8 head" if job.params.encode_int8 else "")
+    label = f"QuoraDesk ({models.describe(job.sparse_model_path)}{precision}" + (
         f" + {models.describe(reranker)}{' int8' if job.params.rerank_int8 else ''})" if reranker else ", no rerank)"
     )
     r5[label] = recall_at(sparse_ranked, gold, 5 * len(gold))

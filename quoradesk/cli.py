@@ -93,6 +93,7 @@ def cmd_mine(args) -> int:
         rerank_floor=args.rerank_floor,
         rerank_int8=MiningParams.rerank_int8 if args.rerank_int8 is None else args.rerank_int8,
         encode_bf16=MiningParams.encode_bf16 if args.bf16 is None else args.bf16,
+        encode_int8=MiningParams.encode_int8 if args.int8_head is None else args.int8_head,
         batch_size=args.batch_size, chunk_size=args.chunk_size or MiningParams.chunk_size,
         similarity=args.similarity,
         search=args.search,
@@ -106,7 +107,8 @@ def cmd_mine(args) -> int:
         )
         where = f"  on Ray {args.ray}" if args.ray else ""
         where += f"  search in Milvus {args.milvus}" if args.milvus else ""
-        precision = "  encoding in bfloat16" if job.params.encode_bf16 else ""
+        precision = {(True, True): "  encoding in bfloat16, head in int8", (True, False): "  encoding in bfloat16",
+                     (False, True): "  head in int8", (False, False): ""}[job.params.encode_bf16, job.params.encode_int8]
         print(f"SPLADE model: {models.describe(job.sparse_model_path)}  device: {job.device}{precision}{where}")
         if reranker is None:
             why = "--no-rerank" if args.no_rerank else "no CrossEncoder available"
@@ -326,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="on a CPU with native bfloat16 (AVX512-BF16 or AMX), encode in bf16 (the default "
                          "there): 1.4x the questions per second (measured), vectors within 0.001 cosine of float32; "
                          "ignored elsewhere. --no-bf16: float32")
+    sp.add_argument("--int8-head", action=argparse.BooleanOptionalAction,
+                    help="on a CPU with int8 dot products (VNNI or AMX), compute the SPLADE's vocabulary head in "
+                         "int8 (the default there): 1.2-1.4x the accurate model's questions per second with bf16 "
+                         "(measured), the same held-out pair AP to 0.001; ignored elsewhere. --no-int8-head: off")
     sp.add_argument("--batch-size", type=_positive_int, default=32)
     sp.add_argument("--chunk-size", type=_positive_int,
                     help="questions encoded, and pairs reranked, per saved chunk (work lost to a "

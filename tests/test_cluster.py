@@ -32,9 +32,10 @@ pymilvus = pytest.importorskip("pymilvus", reason=WHY)
 def mine(db: Path, src: Path, *, reranker=None, sparse_model=None, **cluster) -> tuple[Store, MiningJob]:
     store = Store(db)
     store.add_import(load_questions(src))
-    # float32 encoding here too: Ray's workers encode in float32 (their CPUs may differ)
+    # float32 encoding (no bf16, no int8 head) here too: Ray's workers encode in float32 (their CPUs may differ)
     job = MiningJob(store, sparse_model=sparse_model, reranker=reranker,
-                    params=MiningParams(chunk_size=256, encode_bf16=False), device="cpu", **cluster)
+                    params=MiningParams(chunk_size=256, encode_bf16=False, encode_int8=False), device="cpu",
+                    **cluster)
     events = list(job.run())
     assert events[-1].stage == "done", events[-1]
     return store, job

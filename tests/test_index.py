@@ -114,6 +114,22 @@ def test_top_per_row_keeps_each_rows_largest_entries():
         assert set(np.flatnonzero(got[i])) <= set(np.flatnonzero(dense[i]))
 
 
+def test_top_per_row_breaks_ties_by_lower_column():
+    """Weights with many ties (a partition finds each row's k-th weight): the entries kept are
+    those of a stable sort by weight, descending, so equal weights go to the lower column."""
+    rng = np.random.default_rng(7)
+    for trial in range(10):
+        m = sparse.random(80, 120, density=0.3, format="csr", random_state=trial, dtype=np.float32)
+        m.data = rng.integers(1, 4, m.nnz).astype(np.float32)
+        for k in (1, 5, 30):
+            got = top_per_row(m, k)
+            for i in range(m.shape[0]):
+                row = m[i]
+                order = np.lexsort((row.indices, -row.data))[:k]  # weight descending, then column
+                assert sorted(got[i].indices.tolist()) == sorted(row.indices[order].tolist()), (trial, k, i)
+                assert np.array_equal(got[i].toarray(), m[i].multiply(got[i] != 0).toarray())
+
+
 def test_pruned_index_is_exact_when_nothing_is_pruned(real_matrix):
     # Posting lists and query token lists shorter than the caps: the same pairs as brute force.
     m = prepare(real_matrix)

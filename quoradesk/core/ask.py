@@ -130,7 +130,7 @@ class AskService:
         if reranker:
             self.reranker = models.load_cross_encoder(reranker, self.device, int8=int8)
         self.weight = MiningParams().rerank_weight  # as mining fuses the two scores (cosine)
-        self.bf16 = self._run_bf16()
+        self.precision = self._run_precision()  # encode_csr's bf16 and int8 arguments
         loaded = time.perf_counter()
 
         self.ids = store.question_ids()
@@ -158,13 +158,17 @@ class AskService:
                 return Path(run.sparse_model)
         return models.default_sparse_model_path()
 
-    def _run_bf16(self) -> bool:
+    def _run_precision(self) -> dict[str, bool]:
         """Encode as the stored vectors were (a question asked again then scores 1.0): as the
-        latest finished run with this model did, else as a new run here would."""
+        latest finished run with this model did, else as a new run here would (a run from
+        before the int8 head recorded no ``encode_int8``: it encoded without it)."""
         run = self.store.latest_run("done")
         if run is not None and run.sparse_model_key == self.model_key and "encode_bf16" in run.params:
-            return bool(run.params["encode_bf16"]) and self.device == "cpu"
-        return MiningParams().on_device(self.device).encode_bf16
+            on_cpu = self.device == "cpu"
+            return {"bf16": bool(run.params["encode_bf16"]) and on_cpu,
+                    "int8": bool(run.params.get("encode_int8", False)) and on_cpu}
+        params = MiningParams().on_device(self.device)
+        return {"bf16": params.encode_bf16, "int8": params.encode_int8}
 
     def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
         """Rows in ``ids`` order: stored encodings, and in-memory ones for ``missing``."""
@@ -177,7 +181,7 @@ class AskService:
             parts.append(self.store.load_encodings(self.model_key, have, dim=dim))
             order.append(have)
         if len(missing):
-            parts.append(encode_csr(self.encoder, self.store.texts(missing), 32, bf16=self.bf16))
+            parts.append(encode_csr(self.encoder, self.store.texts(missing), 32, **self.precision))
             order.append(missing)
         matrix = sparse.vstack(parts).tocsr()
         position = np.argsort(np.concatenate(order), kind="stable")  # back to ids order
@@ -226,7 +230,7 @@ class AskService:
         top = max(1, min(int(top), 100))
         self.refresh()
         t0 = time.perf_counter()
-        vec = encode_csr(self.encoder, [question], 1, bf16=self.bf16)
+        vec = encode_csr(self.encoder, [question], 1, **self.precision)
         t1 = time.perf_counter()
         unit = prepare(vec, "cosine")
         cosine = np.concatenate([
@@ -284,7 +288,7 @@ class AskService:
                               questions=[Question(question, ["asked"])], rejected=[], rows_total=1,
                               merged=0, entries=1)
         self.refresh()  # questions imported elsewhere meanwhile keep the ids in order
-        vec = encode_csr(self.encoder, [question], 1, bf16=self.bf16)
+        vec = encode_csr(self.encoder, [question], 1, **self.precision)
         self.store.add_import(result)
         qid = int(self.store._ids_for_texts([question])[question])
         self.store.save_encodings(self.model_key, np.array([qid]), vec)

