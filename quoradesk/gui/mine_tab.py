@@ -64,6 +64,14 @@ def _flag(value) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def setting_box(settings, text: str, key: str, default: bool, tip: str) -> QCheckBox:
+    """A check box for the boolean setting ``key``, ticked as saved (see saved_setting)."""
+    box = QCheckBox(text)
+    box.setChecked(saved_setting(settings, key, default, _flag))
+    box.setToolTip(tip)
+    return box
+
+
 def save_setting(settings, key: str, value, default) -> None:
     settings.setValue(key, value)
     settings.setValue(key + "_default", default)
@@ -124,24 +132,21 @@ class MineTab(QWidget):
                                            value=self._saved_floor(similarity))
         self.rerank_floor.setToolTip("Pairs scoring below this are not reranked: lower ranks a little "
                                      "better and takes longer (cosine: 0.5, measured on held-out pairs)")
-        self.rerank_int8 = QCheckBox("Fast reranking on a CPU (int8 model in ONNX Runtime)")
-        self.rerank_int8.setChecked(saved_setting(settings, "mine/rerank_int8", defaults.rerank_int8, _flag))
-        self.rerank_int8.setToolTip("1.3-2.2x the pairs per second of the float32 model on a CPU, "
-                                    "held-out pair AP 0.885 against 0.889. The shipped model carries "
-                                    "its int8 file; another model's is made on first use (a few "
-                                    "seconds) and cached. No effect on a GPU.")
-        self.encode_bf16 = QCheckBox("Fast encoding on CPUs with native bfloat16")
-        self.encode_bf16.setChecked(saved_setting(settings, "mine/encode_bf16", defaults.encode_bf16, _flag))
-        self.encode_bf16.setToolTip("Where the CPU computes in bfloat16 (AVX512-BF16 or AMX): 1.4x the "
-                                    "questions per second, each vector within 0.001 cosine of float32. "
-                                    "No effect on other CPUs (this one: "
-                                    f"{'has it' if models.native_bf16() else 'does not'}) or a GPU.")
-        self.encode_int8 = QCheckBox("Fast vocabulary head on CPUs with int8 dot products")
-        self.encode_int8.setChecked(saved_setting(settings, "mine/encode_int8", defaults.encode_int8, _flag))
-        self.encode_int8.setToolTip("Where the CPU has int8 dot products (VNNI or AMX): the SPLADE's "
-                                    "vocabulary head in int8, 1.2-1.6x the questions per second, the same "
-                                    "held-out pair AP to 0.001. No effect on other CPUs (this one: "
-                                    f"{'has them' if models.native_int8() else 'does not'}) or a GPU.")
+        self.rerank_int8 = setting_box(
+            settings, "Fast reranking on a CPU (int8 model in ONNX Runtime)", "mine/rerank_int8", defaults.rerank_int8,
+            "1.3-2.2x the pairs per second of the float32 model on a CPU, held-out pair AP 0.885 against 0.889. "
+            "The shipped model carries its int8 file; another model's is made on first use (a few seconds) and "
+            "cached. No effect on a GPU.")
+        self.encode_bf16 = setting_box(
+            settings, "Fast encoding on CPUs with native bfloat16", "mine/encode_bf16", defaults.encode_bf16,
+            "Where the CPU computes in bfloat16 (AVX512-BF16 or AMX): 1.4x the questions per second, each vector "
+            f"within 0.001 cosine of float32. No effect on other CPUs (this one: "
+            f"{'has it' if models.native_bf16() else 'does not'}) or a GPU.")
+        self.encode_int8 = setting_box(
+            settings, "Fast vocabulary head on CPUs with int8 dot products", "mine/encode_int8", defaults.encode_int8,
+            "Where the CPU has int8 dot products (VNNI or AMX): the SPLADE's vocabulary head in int8, 1.2-1.6x the "
+            "questions per second, the same held-out pair AP to 0.001. No effect on other CPUs (this one: "
+            f"{'has them' if models.native_int8() else 'does not'}) or a GPU.")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         # Similarity, search and the rerank floor are saved together (the floor per similarity).
         self.similarity = QComboBox()
