@@ -96,14 +96,12 @@ def nearest(m: sparse.csr_matrix, step: int = 1000) -> np.ndarray:
     return out
 
 
-def held_out_ap(model, bs: int, **precision) -> float:
-    """Pair AP (cosine) on the held-out 15% of dev.tsv (training.split_held_out, seed 12)."""
+def held_out_ap(model, held, bs: int, **precision) -> float:
+    """Pair AP (cosine) on the labelled pairs ``held``."""
     from sklearn.metrics import average_precision_score
 
     from quoradesk.core.index import prepare
-    from quoradesk.core.training import read_pair_file, split_held_out
 
-    _, held = split_held_out(read_pair_file(DEV), 0.15, seed=12)
     texts = sorted(set(held.q1) | set(held.q2))
     pos = {t: i for i, t in enumerate(texts)}
     m = prepare(encode_csr(model, texts, bs, **precision), "cosine")
@@ -116,7 +114,9 @@ def compare_precisions(model, texts: list[str], bs: int, names: list[str]) -> No
     in int8; bf16+int8: both, what mining does where the CPU has both natively), and compare
     each one's vectors with float32's."""
     from quoradesk.core.index import prepare
+    from quoradesk.core.training import read_pair_file, split_held_out
 
+    _, held = split_held_out(read_pair_file(DEV), 0.15, seed=12)  # neither shipped model saw it
     variants = {"float32": {}, **{n: {"bf16": "bf16" in n, "int8": "int8" in n} for n in names}}
     for kw in variants.values():
         encode_csr(model, texts[:64], bs, **kw)  # warm-up (bf16 and int8 weight copies made)
@@ -128,15 +128,15 @@ def compare_precisions(model, texts: list[str], bs: int, names: list[str]) -> No
         m = encode_csr(model, texts, bs, **kw)
         took = time.perf_counter() - t
         line = f"{name:>10}: {took:6.1f}s ({len(texts) / took:5.0f} q/s), {m.getnnz(axis=1).mean():.1f} terms a question"
+        b = prepare(m, "cosine")
         if ref is None:
-            ref, ref_time, ref_best = prepare(m, "cosine"), took, nearest(prepare(m, "cosine"))
+            ref, ref_time, ref_best = b, took, nearest(b)
         else:
-            b = prepare(m, "cosine")
             self_cos = np.asarray(ref.multiply(b).sum(axis=1)).ravel()
             line += (f", {ref_time / took:.2f}x float32's speed; cosine to the float32 vector min {self_cos.min():.5f}, "
                      f"1st percentile {np.percentile(self_cos, 1):.5f}, median {np.median(self_cos):.5f}; "
                      f"same top-1 partner {np.mean(nearest(b) == ref_best):.4f}")
-        print(line + f"; held-out pair AP {held_out_ap(model, bs, **kw):.4f}", flush=True)
+        print(line + f"; held-out pair AP {held_out_ap(model, held, bs, **kw):.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -107,8 +107,8 @@ def cmd_mine(args) -> int:
         )
         where = f"  on Ray {args.ray}" if args.ray else ""
         where += f"  search in Milvus {args.milvus}" if args.milvus else ""
-        precision = {(True, True): "  encoding in bfloat16, head in int8", (True, False): "  encoding in bfloat16",
-                     (False, True): "  head in int8", (False, False): ""}[job.params.encode_bf16, job.params.encode_int8]
+        precision = "".join(f"  {what}" for what, on in (("encoding in bfloat16", job.params.encode_bf16),
+                                                         ("head in int8", job.params.encode_int8)) if on)
         print(f"SPLADE model: {models.describe(job.sparse_model_path)}  device: {job.device}{precision}{where}")
         if reranker is None:
             why = "--no-rerank" if args.no_rerank else "no CrossEncoder available"

@@ -458,14 +458,16 @@ WIDE_UP_TO = 50_000
 WIDE_CAPS = {"postings": 1024, "query_terms": 48, "candidates": 48}
 
 
-def make_index(matrix: sparse.spmatrix, method: str = "auto", *,
-               max_exact_work: float | None = None) -> SparseIndex | PrunedIndex:
+def make_index(matrix: sparse.spmatrix, method: str = "auto", *, max_exact_work: float | None = None,
+               work: float | None = None) -> SparseIndex | PrunedIndex:
     """The index mining uses: ``exact`` (SparseIndex), ``pruned`` (PrunedIndex) or ``auto``
     (exact while ``exact_work(matrix)`` is at most ``max_exact_work``, default EXACT_WORK,
-    pruned past it)."""
+    pruned past it). ``work``: ``exact_work(matrix)`` where the caller has it already."""
     if method not in SEARCH_METHODS:
         raise ValueError(f"search must be one of {SEARCH_METHODS}, not {method!r}")
     limit = EXACT_WORK if max_exact_work is None else max_exact_work
-    if method == "exact" or (method == "auto" and exact_work(matrix) <= limit):
+    if method == "auto" and work is None:
+        work = exact_work(matrix)
+    if method == "exact" or (method == "auto" and work <= limit):
         return SparseIndex(matrix)
     return PrunedIndex(matrix, **(WIDE_CAPS if matrix.shape[0] <= WIDE_UP_TO else {}))

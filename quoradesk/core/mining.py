@@ -376,11 +376,12 @@ class MiningJob:
                                    self.params.similarity)
             index = MilvusIndex(self._milvus, name, matrix, ids)
         else:
-            index = make_index(matrix, self.params.search)
-            if self.params.search == "auto" and isinstance(index, PrunedIndex):
+            work = exact_work(matrix) if self.params.search == "auto" else None
+            index = make_index(matrix, self.params.search, work=work)
+            if work is not None and isinstance(index, PrunedIndex):
                 # Pruned search is approximate: the run says why it was chosen.
                 self._add_note(run.id, f"candidate search pruned: exact search would cost "
-                                       f"{exact_work(matrix):.1e} operations (limit {search_index.EXACT_WORK:.0e})")
+                                       f"{work:.1e} operations (limit {search_index.EXACT_WORK:.0e})")
         started = time.perf_counter()
         parts = []
         yield self._progress("search", 0, index.n, started, 0, run.id)

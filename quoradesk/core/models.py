@@ -303,42 +303,38 @@ def load_reranker(path: str | Path, device: str = "cpu", *, int8: bool = False) 
         return load_cross_encoder(path, device), f"the int8 reranker could not be made ({why}); reranked in float32 instead"
 
 
-@lru_cache(maxsize=1)
-def native_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX): there bf16 encoding
-    gives 1.4x the SPLADE's questions per second (encode.encode_batches); elsewhere (AVX2) bf16 is
-    emulated and slower than float32. Read from /proc/cpuinfo where there is one (no torch
-    import on the UI thread), else asked of torch."""
+def _cpu_has(flags: tuple[str, ...], ask_torch) -> bool:
+    """Whether /proc/cpuinfo lists any of ``flags`` (no torch import on the UI thread); where
+    there is no such file, ``ask_torch(torch.cpu)``."""
     try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-        return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+        listed = Path("/proc/cpuinfo").read_text(errors="replace").split()
+        return any(f in listed for f in flags)
     except OSError:
         pass
     try:
         import torch
 
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        return bool(ask_torch(torch.cpu))
     except (ImportError, AttributeError, RuntimeError):
         return False
+
+
+@lru_cache(maxsize=1)
+def native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX): there bf16 encoding
+    gives 1.4x the SPLADE's questions per second (encode.encode_batches); elsewhere (AVX2) bf16 is
+    emulated and slower than float32."""
+    return _cpu_has(("avx512_bf16", "amx_bf16"),
+                    lambda cpu: cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
 
 
 @lru_cache(maxsize=1)
 def native_int8() -> bool:
     """Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX): there
     the SPLADE head's product in int8 gives 1.2-1.6x the questions per second
-    (encode.encode_batches); without them int8 products are not measured to be faster. Read
-    from /proc/cpuinfo where there is one, else asked of torch."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
-        return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
-    except OSError:
-        pass
-    try:
-        import torch
-
-        return bool(torch.cpu._is_vnni_supported() or torch.cpu._is_amx_tile_supported())
-    except (ImportError, AttributeError, RuntimeError):
-        return False
+    (encode.encode_batches); without them int8 products are not measured to be faster."""
+    return _cpu_has(("avx512_vnni", "avx_vnni", "amx_int8"),
+                    lambda cpu: cpu._is_vnni_supported() or cpu._is_amx_tile_supported())
 
 
 def preload_libraries() -> None:
