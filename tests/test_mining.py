@@ -14,7 +14,7 @@ from killed_runs import kill_when_encoded
 from owned_data import sample_pairs, write_pairs
 
 from quoradesk.core.evaluate import mining_metrics
-from quoradesk.core.mining import MiningJob, MiningParams
+from quoradesk.core.mining import MiningJob, MiningParams, encode_chunks
 from quoradesk.core.questions import load_questions
 from quoradesk.core.store import Store
 
@@ -339,3 +339,19 @@ def test_cancel_during_rerank_keeps_the_scored_pairs_and_resumes(request, tmp_pa
         assert diff.mean() < 0.03 and diff.max() < 0.35
     else:
         assert diff.max() < 1e-4
+
+
+def test_encode_chunks_group_questions_of_like_length_the_same_way_each_time():
+    """Chunks are cut from the questions longest first (so batches pad little), every question
+    in exactly one, and the same chunks again for the same questions (a resumed run's)."""
+    texts = ["Why?", "How do I learn Python quickly?", "What is love?", "Is it safe to eat raw eggs every day?",
+             "How?", "Why is the sky blue?", "What is the best way to learn Python for data science?"]
+    ids = np.array([3, 9, 4, 12, 5, 7, 8])
+    chunks = encode_chunks(ids, texts, 3)
+    assert [len(c) for c in chunks] == [3, 3, 1]
+    assert sorted(np.concatenate(chunks).tolist()) == sorted(ids.tolist())
+    length = dict(zip(ids.tolist(), map(len, texts), strict=True))
+    ordered = [length[int(q)] for q in np.concatenate(chunks)]
+    assert ordered == sorted(ordered, reverse=True)
+    assert chunks[1][-1] == 3 and chunks[2].tolist() == [5]  # "Why?" (3) and "How?" (5) tie: lower id first
+    assert all((a == b).all() for a, b in zip(chunks, encode_chunks(ids, texts, 3), strict=True))

@@ -197,8 +197,7 @@ class SpladeHeadEncoder:
                     cpu_int8 = False
             if not cpu_int8:
                 pooled = self._pool_float(hidden, transform, weight, bias)
-            pooled.clamp_(min=0).log1p_()  # relu and log1p are monotone: apply after the max
-            return _dense_to_csr(pooled)
+            return _relu_log1p_csr(pooled)
 
     @staticmethod
     def _max_pool(hidden, transform, vocab: int, dtype, quantise, slice_logits) -> torch.Tensor:
@@ -242,9 +241,12 @@ class SpladeHeadEncoder:
         return pooled.mul_(scales).add_(bias)
 
 
-def _dense_to_csr(pooled: torch.Tensor) -> sparse.csr_matrix:
-    rows, cols = pooled.nonzero(as_tuple=True)  # row-major order: CSR order already
-    values = pooled[rows, cols].float().cpu().numpy()
+def _relu_log1p_csr(pooled: torch.Tensor) -> sparse.csr_matrix:
+    """SPLADE's log(1 + relu(x)) of the max-pooled logits, as float32 CSR rows. Both are monotone,
+    so they are applied after the max, and to the positive entries alone (about 1% of a row)
+    instead of in two passes over the whole (rows x 30,522) block."""
+    rows, cols = (pooled > 0).nonzero(as_tuple=True)  # row-major order: CSR order already
+    values = pooled[rows, cols].float().log1p_().cpu().numpy()
     rows, cols = rows.cpu().numpy(), cols.cpu().numpy()
     indptr = np.zeros(pooled.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=pooled.shape[0]), out=indptr[1:])

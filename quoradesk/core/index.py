@@ -447,15 +447,18 @@ SEARCH_METHODS = ("auto", "exact", "pruned")
 # past it. Exact search proves its result, but its cost grows with N^2 and with how dense the
 # vectors are. Measured on the 19,062 dev questions (2-core EPYC, strong neighbours as mining
 # keeps them): the BERT-tiny SPLADE's vectors (157 entries a question) cost 1.4e10, 6.0 s
-# exact; the accurate SPLADE's (337 entries) 4.1e10, 18.1 s exact against 7.1 s pruned with
-# WIDE_CAPS, for the same mining AP (0.3577 / 0.3578), recall at 5x the labelled pairs
-# (0.8994 / 0.8990) and recall (0.9544 / 0.9550). bench/mine.py times it within the pipeline.
+# exact; the accurate SPLADE's (337 entries) 4.1e10, 18.4-19.5 s exact against 5.9 s pruned
+# with WIDE_CAPS, for about the same mining AP (0.3583 exact / 0.3581 pruned), recall at 5x
+# the labelled pairs (0.9002 / 0.9002) and recall (0.9552 / 0.9544): bench/search_caps.py.
+# bench/mine.py times it within the pipeline.
 EXACT_WORK = 2e10
 # Pruned search keeps wide caps up to this many questions (at 19,062 the default caps lost
 # recall on the accurate SPLADE's vectors: 0.943); past it the default caps keep its cost
 # linear in N (bench/scale.py).
 WIDE_UP_TO = 50_000
-WIDE_CAPS = {"postings": 1024, "query_terms": 48, "candidates": 48}
+# 32 candidates a question (was 48) rescore a third fewer pairs for the very same recall and
+# R@5x (6.9-7.6 s -> 5.9 s); 32 query terms lose recall (0.9526), 40 a little (0.9540).
+WIDE_CAPS = {"postings": 1024, "query_terms": 48, "candidates": 32}
 
 
 def make_index(matrix: sparse.spmatrix, method: str = "auto", *, max_exact_work: float | None = None,
