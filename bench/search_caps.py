@@ -25,9 +25,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from mine import recall_at  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
 from quoradesk.core.encode import encode_csr  # noqa: E402
@@ -78,7 +80,7 @@ def main() -> None:
             order = np.argsort(-s, kind="stable")
             ranked = list(zip(a[order].tolist(), b[order].tolist(), strict=True))
             m = mining_metrics(ranked, gold)
-            r5 = mining_metrics(ranked[: 5 * len(gold)], gold).recall
+            r5 = recall_at(ranked, gold, 5 * len(gold))
             print(f"{name:<12} round {round_}  {took:5.1f} s  {len(a):>7} pairs  AP {m.average_precision:.4f}  "
                   f"R@5x {r5:.4f}  recall {m.recall:.4f}", flush=True)
 
