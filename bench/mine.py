@@ -157,6 +157,9 @@ def main() -> None:
         )
         ms = mining_metrics([(x, y) for _, x, y in by_sparse], gold)
         rows.append(("  same candidates, sparse score only", float("nan"), ms, {}))
+        by_first = sorted(((p.first_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True)
+        rows.append(("  same candidates, sparse score in context (no rerank)", float("nan"),
+                     mining_metrics([(x, y) for _, x, y in by_first], gold), {}))
 
     same = None
     if not args.skip_brute:

@@ -54,7 +54,9 @@ def pipeline(held_out, sparse_path, reranker_path, device):
     final = evaluate.mining_metrics(((p.a, p.b) for p in store.iter_pairs(run.id)), gold)
     by_sparse = sorted(((p.sparse_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True)
     sparse_only = evaluate.mining_metrics(((a, b) for _, a, b in by_sparse), gold)
-    return final, sparse_only, seconds, run.timings
+    by_first = sorted(((p.first_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True)
+    first_only = evaluate.mining_metrics(((a, b) for _, a, b in by_first), gold)
+    return final, sparse_only, first_only, seconds, run.timings
 
 
 def main() -> None:
@@ -102,10 +104,12 @@ def main() -> None:
         print(f"{name + ', cosine':<64} {mine_cos.recall:>7.4f} {mine_cos.average_precision:>7.4f}")
         print(f"{name + ', dot':<64} {mine_dot.recall:>7.4f} {mine_dot.average_precision:>7.4f}")
     print(f"{'all-MiniLM-L6-v2 paraphrase_mining (flattered)':<64} {dense_mine.recall:>7.4f} {dense_mine.average_precision:>7.4f}")
-    final, sparse_only, secs, timings = pipeline(held, shipped, Path(args.reranker), device)
+    final, sparse_only, first_only, secs, timings = pipeline(held, shipped, Path(args.reranker), device)
     policy = MiningParams()
     print(f"{'QuoraDesk pipeline: shipped SPLADE candidates, sparse score only':<64} "
           f"{sparse_only.recall:>7.4f} {sparse_only.average_precision:>7.4f}")
+    print(f"{'QuoraDesk pipeline: the same, cosine in context (core.margins)':<64} "
+          f"{first_only.recall:>7.4f} {first_only.average_precision:>7.4f}")
     print(f"{f'QuoraDesk pipeline: + CrossEncoder rerank (best {policy.rerank_top}, from {policy.rerank_floor})':<64} "
           f"{final.recall:>7.4f} {final.average_precision:>7.4f}")
     print(f"   pipeline time {secs:.1f}s: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(timings.items())))

@@ -90,7 +90,7 @@ def cmd_mine(args) -> int:
         top_k=args.top_k, keep_above=args.keep_above,
         max_neighbours=args.max_neighbours or MiningParams.max_neighbours,
         min_score=args.min_score, rerank_top=args.rerank_top,
-        rerank_floor=args.rerank_floor,
+        rerank_floor=args.rerank_floor, margin_weight=args.margin_weight,
         rerank_int8=MiningParams.rerank_int8 if args.rerank_int8 is None else args.rerank_int8,
         encode_bf16=MiningParams.encode_bf16 if args.bf16 is None else args.bf16,
         encode_int8=MiningParams.encode_int8 if args.int8_head is None else args.int8_head,
@@ -192,7 +192,7 @@ def _print_pairs(store, run_id, limit, min_score, *, explain, encoder, key=None)
         matrix = store.load_encodings(key, ids, dim=encoder.get_embedding_dimension())
         vectors = {q: matrix[i] for i, q in enumerate(ids)}
     for i, p in enumerate(pairs, start=1):
-        scores = f"sparse {p.sparse_score:.2f}"
+        scores = f"sparse {p.sparse_score:.2f} ({p.first_score:.2f} in context)"
         if p.rerank_score is not None:
             scores = f"score {p.score:.3f}  rerank {p.rerank_score:.3f}  " + scores
         label = f"  [{p.label}]" if p.label else ""
@@ -318,7 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "auto (exact while cheap: small files, sparse vectors)")
     sp.add_argument("--rerank-top", type=_positive_int, default=1, help="rerank each question's top N")
     sp.add_argument("--rerank-floor", type=float,
-                    help="rerank only pairs scoring at least this (default 0.5 for cosine, 0 for dot)")
+                    help="rerank only pairs scoring at least this (default 0.6 for cosine, 0 for dot)")
+    sp.add_argument("--margin-weight", type=float,
+                    help="rank the pairs by cosine plus this times its margin over the two questions' "
+                         "usual closeness (the mean of each one's two best cosines): default 1 for cosine "
+                         "(held-out AP 0.695 -> 0.745), 0 for dot; 0: cosine alone")
     sp.add_argument("--rerank-int8", action=argparse.BooleanOptionalAction,
                     help="on a CPU, rerank with the int8 model in ONNX Runtime (the default): "
                          "1.3-2.2x the pairs per second, held-out pair AP 0.885 against 0.889 in "

@@ -81,7 +81,7 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
         out(f"known paraphrase pairs found: {m.found} of {m.gold} (recall {m.recall:.2f}), "
             f"average precision {m.average_precision:.2f}")
         for p in store.top_pairs(run.id, limit=3):
-            score = p.score if p.score is not None else p.sparse_score
+            score = p.score if p.score is not None else p.first_score
             out(f"  {score:.3f}  {p.text_a}  <->  {p.text_b}")
     if m.recall < MIN_RECALL or m.average_precision < MIN_AP:
         out(f"FAILED: expected recall >= {MIN_RECALL} and AP >= {MIN_AP} on the sample")

@@ -105,6 +105,10 @@ def test_exports_round_trip_and_neutralise_formulas(mined, tmp_path):
     with open(tmp_path / "pairs.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == n == store.count_pairs(run.id)
+    # no reranker: pairs rank by the first stage's score (cosine in context), best first
+    scores = [float(r["first_score"]) for r in rows]
+    assert [float(r["score"]) for r in rows] == scores == sorted(scores, reverse=True)
+    assert any(abs(s - float(r["sparse_score"])) > 0.01 for s, r in zip(scores, rows, strict=True))
     texts = {r["question_a"] for r in rows} | {r["question_b"] for r in rows}
     assert not any(t.startswith("=") for t in texts)
     assert "'" + SAMPLE_ROWS[6] in texts

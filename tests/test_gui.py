@@ -334,10 +334,11 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     assert other.text() == str(models.base_splade_path()) and other.folder.isVisibleTo(other)
     shipped = tab_with({}).model
     assert not shipped.folder.isVisibleTo(shipped)
-    # saved by an older version without its default: 0.7 was a default then, 0.6 never was
+    # saved by an older version without its default: 0.7 was a default then, 0.55 never was
     assert tab_with({"mine/rerank_floor": 0.7}).rerank_floor.value() == default
-    assert tab_with({"mine/rerank_floor": 0.6}).rerank_floor.value() == 0.6
+    assert tab_with({"mine/rerank_floor": 0.55}).rerank_floor.value() == 0.55
     assert tab_with({"mine/rerank_floor": 0.7, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == default
+    assert tab_with({"mine/rerank_floor": 0.5, "mine/rerank_floor_default": 0.5}).rerank_floor.value() == default
     assert tab_with({"mine/rerank_floor": 0.8, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == 0.8
     assert tab_with({"mine/top_k": 15, "mine/top_k_default": 10}).top_k.value() == 15
     assert tab_with({"mine/top_k": "many"}).top_k.value() == MiningParams().top_k  # damaged: default

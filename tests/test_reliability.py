@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from quoradesk.core import models
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
-from quoradesk.core.store import ProjectError, Store
+from quoradesk.core.store import SCHEMA_VERSION, ProjectError, Store
 
 REPO = Path(__file__).resolve().parents[1]
 N_PAIRS = 300  # 300 of the project's pairs (owned_data): 600 questions, about 8 s for a whole CLI run
@@ -233,7 +234,7 @@ def test_labelling_while_another_process_mines(tmp_path):
 FILLER = """
 import resource, signal, sys
 from quoradesk.core.questions import load_questions
-from quoradesk.core.store import ProjectError, Store
+from quoradesk.core.store import SCHEMA_VERSION, ProjectError, Store
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so an oversize write fails with EFBIG instead
 store = Store(sys.argv[1], create=False)
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), int(sys.argv[3])))
@@ -273,16 +274,27 @@ FIXTURE = REPO / "tests" / "fixtures" / "project-schema1.sqlite"
 
 
 def test_project_written_by_schema_1_opens_with_its_data(tmp_path):
-    """A project written by today's schema (1), kept so that later versions must open it."""
+    """A project written by schema 1, kept so that later versions must open it: it is brought
+    up to today's schema and its pairs keep their order (first-stage score = cosine)."""
     copy = tmp_path / "old.sqlite"
     copy.write_bytes(FIXTURE.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        order_before = conn.execute(
+            "select a, b from pairs order by score desc, sparse_score desc, a desc, b desc").fetchall()  # one run
     with Store(copy, create=False) as s:
         assert s.integrity_ok()
+        assert s.meta("schema_version") == str(SCHEMA_VERSION) == "2"
         assert s.question_count() == 233
         run = s.latest_run("done")
         assert run is not None and s.count_pairs(run.id) > 0
+        assert [(p.a, p.b) for p in s.iter_pairs(run.id)] == order_before
+        assert all(p.first_score == p.sparse_score for p in s.iter_pairs(run.id))
+        index = [r[2] for r in s.db.execute("pragma index_info(pairs_ranking)")]
+        assert index == ["run_id", "score", "first_score", "a", "b"]
         assert s.labels() == {(1, 2): "accepted", (3, 4): "rejected"}
         assert s.undo_label() == (3, 4)
+    with Store(copy, create=False) as s:  # opened again: nothing left to bring up
+        assert s.meta("schema_version") == "2" and s.integrity_ok()
 
 
 def test_nothing_beside_the_project_is_left_locked(tmp_path):

@@ -46,14 +46,14 @@ def _write(path: str | Path, header: list[str], rows) -> int:
 def export_pairs(store: Store, run_id: int, path: str | Path, min_score: float | None = None) -> int:
     rows = (
         (p.a, p.b, p.text_a, p.text_b, None if p.score is None else round(p.score, 6),
-         round(p.sparse_score, 6),
+         round(p.sparse_score, 6), round(p.first_score, 6),
          None if p.rerank_score is None else round(p.rerank_score, 6), p.rank, p.label or "")
         for p in store.iter_pairs(run_id, min_score=min_score)
     )
     return _write(
         path,
-        ["id_a", "id_b", "question_a", "question_b", "score", "sparse_score", "rerank_score",
-         "rank", "label"],
+        ["id_a", "id_b", "question_a", "question_b", "score", "sparse_score", "first_score",
+         "rerank_score", "rank", "label"],
         rows,
     )
 

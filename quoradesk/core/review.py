@@ -96,6 +96,8 @@ class ReviewSession:
     @property
     def score_name(self) -> str:
         sim = self.run.params.get("similarity", "dot")
+        if self.run.params.get("margin_weight"):  # core.margins: the cosine beside its neighbours'
+            sim = f"{sim} in context"
         if not self.run.reranked:
             return f"{sim} similarity"
         w = self.run.params.get("rerank_weight", 1.0)

@@ -38,7 +38,9 @@ from .store_pairs import Pair, PairsMixin  # noqa: F401 - Pair re-exported
 from .store_writes import ProjectError, _writes  # noqa: F401 - ProjectError re-exported
 
 APP_ID = "quoradesk"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: pairs.first_score (the first stage's ranking score, core.margins)
+# The Review table pages through this index in its own order: no sort, no scan.
+RANKING_INDEX = "create index pairs_ranking on pairs (run_id, score desc, first_score desc, a, b)"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -152,7 +154,21 @@ class Store(EncodingsMixin, PairsMixin, LabelsMixin):
                 f"{self.path} was written by a newer QuoraDesk (schema {version}, this "
                 f"version reads up to {SCHEMA_VERSION}); it was not changed"
             )
+        if version < SCHEMA_VERSION:
+            self._migrate(version)
         self.db.enable_wal()
+
+    def _migrate(self, version: int) -> None:
+        """Bring a project written by an earlier QuoraDesk up to this schema, in one
+        transaction (a failure leaves it as it was)."""
+        with self._transaction():
+            if version < 2:
+                # Pairs mined before keep their order: their first-stage score is their cosine.
+                self.db.execute("alter table pairs add column first_score float")
+                self.db.execute("update pairs set first_score = sparse_score")
+                self.db.execute("drop index if exists pairs_ranking")
+                self.db.execute(RANKING_INDEX)
+            self.db.execute("update meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION)])
 
     def _create_schema(self) -> None:
         db = self.db
@@ -201,14 +217,11 @@ class Store(EncodingsMixin, PairsMixin, LabelsMixin):
             db["pairs"].create(
                 {
                     "run_id": int, "a": int, "b": int, "sparse_score": float,
-                    "rerank_score": float, "rank": int, "score": float,
+                    "rerank_score": float, "rank": int, "score": float, "first_score": float,
                 },
                 pk=("run_id", "a", "b"), foreign_keys=[("run_id", "runs", "id")],
             )
-            # The Review table pages through this index in its own order: no sort, no scan.
-            db.execute(
-                "create index pairs_ranking on pairs (run_id, score desc, sparse_score desc, a, b)"
-            )
+            db.execute(RANKING_INDEX)
             db["pairs"].create_index(["run_id", "b"])
             db["labels"].create(
                 {"a": int, "b": int, "label": str, "updated": float}, pk=("a", "b")

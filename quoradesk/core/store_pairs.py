@@ -23,6 +23,7 @@ class Pair:
     rank: int
     label: str | None
     score: float | None  # the run's ranking score (see Store.rerank_weight); None: not reranked
+    first_score: float | None = None  # the first stage's ranking score (core.margins); orders the rest
 
 
 class PairsMixin:
@@ -31,10 +32,13 @@ class PairsMixin:
     @_writes
     def replace_pairs(
         self, run_id: int, a: np.ndarray, b: np.ndarray, scores: np.ndarray, ranks: np.ndarray,
-        **run_fields,
+        *, first_scores: np.ndarray | None = None, **run_fields,
     ) -> None:
-        """Store a run's candidate pairs (a < b) and move the run on, in one transaction."""
+        """Store a run's candidate pairs (a < b) and move the run on, in one transaction.
+        ``scores``: the sparse similarities; ``first_scores``: the first stage's ranking scores
+        (core.margins; None: the similarities themselves)."""
         reranked = self.rerank_weight(run_id) is not None
+        first_scores = scores if first_scores is None else first_scores
         self.db.execute("delete from pairs where run_id = ?", [run_id])
         # In slices: Python lists of a whole large run (5M pairs at 500,000 questions) would
         # take about 1 GB; one slice of numbers at a time keeps the peak flat.
@@ -42,12 +46,13 @@ class PairsMixin:
         for lo in range(0, len(a), step):
             part = slice(lo, lo + step)
             sparse_scores = scores[part].astype(float).tolist()
+            firsts = first_scores[part].astype(float).tolist()
             self.db.conn.executemany(
-                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score) "
-                "values (?, ?, ?, ?, NULL, ?, ?)",
+                "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score, first_score) "
+                "values (?, ?, ?, ?, NULL, ?, ?, ?)",
                 zip(
                     [run_id] * len(sparse_scores), a[part].tolist(), b[part].tolist(), sparse_scores,
-                    ranks[part].tolist(), [None] * len(sparse_scores) if reranked else sparse_scores,
+                    ranks[part].tolist(), [None] * len(sparse_scores) if reranked else firsts, firsts,
                     strict=True,
                 ),
             )
@@ -80,9 +85,10 @@ class PairsMixin:
         return self.db.execute(sql, args).fetchone()[0]
 
     def rerank_weight(self, run_id: int) -> float | None:
-        """A run's ranking score is ``w * rerank + (1 - w) * sparse`` (None: no reranker, the
-        sparse score). Cosine runs mix the two: on held-out Quora questions mining AP was 0.58
-        sparse alone, 0.46 reranker alone, 0.63 mixed half and half. A candidate never
+        """A run's ranking score is ``w * rerank + (1 - w) * first`` (None: no reranker, the
+        first-stage score alone; ``first_score``, core.margins). Cosine runs mix the two: on
+        held-out Quora questions mining AP was 0.58 cosine alone, 0.46 reranker alone, 0.63 mixed
+        half and half (the first SPLADE and reranker; today's figures in README). A candidate never
         reranked has no score (NULL): it ranks after every reranked pair and passes no
         threshold."""
         row = self.db.execute("select reranker, params from runs where id = ?", [run_id]).fetchone()
@@ -119,7 +125,7 @@ class PairsMixin:
         w = self.rerank_weight(run_id)
         w = 1.0 if w is None else w
         self.db.conn.executemany(
-            "update pairs set rerank_score = ?1, score = ?2 * ?1 + ?3 * sparse_score "
+            "update pairs set rerank_score = ?1, score = ?2 * ?1 + ?3 * first_score "
             "where run_id = ?4 and a = ?5 and b = ?6",
             [(float(s), w, 1.0 - w, run_id, a, b) for a, b, s in rows],
         )
@@ -144,19 +150,19 @@ class PairsMixin:
         where, args = self._pair_filter(run_id, min_score, search)
         if after is not None and order == "score" and descending and after.score is not None:
             # Rows without a score (never reranked) sort after every scored row.
-            where += " and ((p.score, p.sparse_score, p.a, p.b) < (?, ?, ?, ?) or p.score is null)"
-            args += [after.score, after.sparse_score, after.a, after.b]
+            where += " and ((p.score, p.first_score, p.a, p.b) < (?, ?, ?, ?) or p.score is null)"
+            args += [after.score, after.first_score, after.a, after.b]
             offset = 0
         if order not in self.PAIR_ORDERS:
             raise ValueError(f"order must be one of {sorted(self.PAIR_ORDERS)}")
         direction = "desc" if descending else "asc"
         if order == "score":  # NULL scores sort last in descending order: the index's order
-            primary = f"p.score {direction}, p.sparse_score {direction}, p.a {direction}, p.b {direction}"
+            primary = f"p.score {direction}, p.first_score {direction}, p.a {direction}, p.b {direction}"
         else:
             primary = f"{self.PAIR_ORDERS[order]} {direction}, p.a, p.b"
         sql = f"""
             select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label,
-                   p.score
+                   p.score, p.first_score
             from pairs p
             join questions qa on qa.id = p.a
             join questions qb on qb.id = p.b

@@ -258,7 +258,8 @@ class ReviewTab(QWidget):
         self.text_a.setText(p.text_a)  # plain text (setTextFormat): an apostrophe stays one
         self.text_b.setText(p.text_b)
         rerank = "" if p.rerank_score is None else f"reranker {p.rerank_score:.3f}, "
-        self.scores.setText(f"#{row.position}: {rerank}sparse {p.sparse_score:.3f}, label {p.label or 'none'}")
+        self.scores.setText(f"#{row.position}: {rerank}sparse {p.sparse_score:.3f} ({p.first_score:.3f} in context), "
+                            f"label {p.label or 'none'}")
         if not self.review.encoder_loaded:
             # Loading even a small SPLADE model takes 0.1 s or more: never on the UI thread.
             self.tokens.setText("(loading the model that explains the match…)")
