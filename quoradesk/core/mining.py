@@ -66,12 +66,13 @@ class MiningParams:
     keep_above: float | None = None
     max_neighbours: int = 30
     min_score: float = 0.0  # sparse dot-product floor for a candidate
-    # Rerank a pair when it is one question's best `rerank_top` and its cosine is at least
-    # `rerank_floor` (None: 0.6 for cosine, 0 for dot). Measured on the held-out Quora
-    # questions (bench/rank_fusion.py): top-1 reranks 3.5x fewer pairs than top-3 and ranks
-    # better. With the margin ranking (margin_weight), floor 0.6 against 0.5 reranks 22% fewer
-    # pairs of the 19k dev questions (6,557 against 8,369) at AP 0.579 against 0.590, the same
-    # recall at 5x the labelled pairs (0.928); held-out AP 0.745 against 0.747.
+    # Rerank a pair when it is one question's best `rerank_top` by cosine and its first-stage
+    # score (cosine in context, margin_weight) is at least `rerank_floor` (None: 0.65 for
+    # cosine, 0 for dot). Measured on the held-out Quora questions (bench/rank_fusion.py):
+    # top-1 reranks 3.5x fewer pairs than top-3 and ranks better. On the 19k dev questions a
+    # floor on the score in context picks better pairs than one on cosine: from 0.65, 6,068
+    # pairs at AP 0.581; cosine from 0.6, 6,557 at 0.579; cosine from 0.5, 8,369 at 0.590 (the
+    # same recall at 5x the labelled pairs, 0.928); held-out AP 0.747, 0.745, 0.747.
     rerank_top: int = 1
     rerank_floor: float | None = None
     batch_size: int = 32  # encoder batch
@@ -102,7 +103,7 @@ class MiningParams:
     rerank_weight: float | None = None
     # The first stage ranks by cosine plus `margin_weight` x its margin over the two questions'
     # usual closeness (core.margins): the rest of the list, and the sparse half of a reranked
-    # pair's score. None: 1.0 for cosine (held-out AP 0.695 -> 0.747, 19k 0.488 -> 0.590),
+    # pair's score. None: 1.0 for cosine (held-out AP 0.696 -> 0.748, 19k 0.489 -> 0.581),
     # 0 (the score itself) for dot.
     margin_weight: float | None = None
 
@@ -110,7 +111,7 @@ class MiningParams:
         if self.rerank_weight is None:
             object.__setattr__(self, "rerank_weight", 0.5 if self.similarity == "cosine" else 1.0)
         if self.rerank_floor is None:
-            object.__setattr__(self, "rerank_floor", 0.6 if self.similarity == "cosine" else 0.0)
+            object.__setattr__(self, "rerank_floor", 0.65 if self.similarity == "cosine" else 0.0)
         if self.margin_weight is None:
             object.__setattr__(self, "margin_weight", 1.0 if self.similarity == "cosine" else 0.0)
         if self.keep_above is None and self.similarity == "cosine":
@@ -423,8 +424,8 @@ class MiningJob:
         if self.reranker_path is None:
             return True
         max_rank, floor = self.params.rerank_top, self.params.rerank_floor
-        total = self.store.count_pairs(run.id, max_rank=max_rank, min_sparse=floor)
-        done = self.store.count_pairs(run.id, max_rank=max_rank, min_sparse=floor, reranked=True)
+        total = self.store.count_pairs(run.id, max_rank=max_rank, min_first=floor)
+        done = self.store.count_pairs(run.id, max_rank=max_rank, min_first=floor, reranked=True)
         started, at_start = time.perf_counter(), done
         yield self._progress("rerank", done, total, started, at_start, run.id)
         rerank = self._rerank_on_ray if self.ray_pool else self._rerank_here
@@ -445,7 +446,7 @@ class MiningJob:
         while True:
             if self.cancelled:
                 return False
-            batch = self.store.pairs_to_rerank(run.id, max_rank, self.params.chunk_size, min_sparse=floor)
+            batch = self.store.pairs_to_rerank(run.id, max_rank, self.params.chunk_size, min_first=floor)
             if not batch:
                 break
             texts_a = self.store.texts([a for a, _ in batch])
@@ -474,7 +475,7 @@ class MiningJob:
         model = pool.ship("cross", self.reranker_path)
         while not self.cancelled:
             batch = self.store.pairs_to_rerank(run.id, max_rank, size * QUEUED_PER_WORKER * len(pool.actors),
-                                               min_sparse=floor)
+                                               min_first=floor)
             if not batch:
                 return True
             parts = [batch[lo : lo + size] for lo in range(0, len(batch), size)]

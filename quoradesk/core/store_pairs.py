@@ -60,26 +60,28 @@ class PairsMixin:
             self.update_run(run_id, **run_fields)
 
     def pairs_to_rerank(
-        self, run_id: int, max_rank: int, limit: int, *, min_sparse: float = 0.0
+        self, run_id: int, max_rank: int, limit: int, *, min_first: float = 0.0
     ) -> list[tuple[int, int]]:
+        """Pairs still to rerank: among a question's best ``max_rank`` by cosine, first-stage
+        score at least ``min_first``."""
         return [
             (r[0], r[1])
             for r in self.db.execute(
                 "select a, b from pairs where run_id = ? and rerank_score is null and rank <= ? "
-                "and sparse_score >= ? order by a, b limit ?",
-                [run_id, max_rank, min_sparse, limit],
+                "and first_score >= ? order by a, b limit ?",
+                [run_id, max_rank, min_first, limit],
             )
         ]
 
     def count_pairs(
         self, run_id: int, *, max_rank: int | None = None, reranked: bool | None = None,
-        min_sparse: float | None = None,
+        min_first: float | None = None,
     ) -> int:
         sql, args = "select count(*) from pairs where run_id = ?", [run_id]
         if max_rank is not None:
             sql, args = sql + " and rank <= ?", [*args, max_rank]
-        if min_sparse is not None:
-            sql, args = sql + " and sparse_score >= ?", [*args, min_sparse]
+        if min_first is not None:
+            sql, args = sql + " and first_score >= ?", [*args, min_first]
         if reranked is not None:
             sql += " and rerank_score is not null" if reranked else " and rerank_score is null"
         return self.db.execute(sql, args).fetchone()[0]

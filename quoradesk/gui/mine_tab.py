@@ -78,7 +78,7 @@ def save_setting(settings, key: str, value, default) -> None:
 
 
 def rerank_floor_key(similarity: str) -> str:
-    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.6) means
+    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.65) means
     nothing for dot products (no fixed scale; their default floor is 0). The cosine one keeps
     the key it always had."""
     return "mine/rerank_floor" if similarity == "cosine" else f"mine/{similarity}/rerank_floor"
@@ -130,8 +130,9 @@ class MineTab(QWidget):
         similarity = similarity if similarity in ("cosine", "dot") else defaults.similarity
         self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
                                            value=self._saved_floor(similarity))
-        self.rerank_floor.setToolTip("Pairs scoring below this are not reranked: lower ranks a little "
-                                     "better and takes longer (cosine: 0.6, measured on held-out pairs)")
+        self.rerank_floor.setToolTip("Pairs whose cosine in context is below this are not reranked: lower "
+                                     "ranks a little better and takes longer (cosine: 0.65, measured on "
+                                     "held-out pairs)")
         self.rerank_int8 = setting_box(
             settings, "Fast reranking on a CPU (int8 model in ONNX Runtime)", "mine/rerank_int8", defaults.rerank_int8,
             "1.3-2.2x the pairs per second of the float32 model on a CPU, held-out pair AP 0.885 against 0.889. "
