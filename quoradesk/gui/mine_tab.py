@@ -205,7 +205,7 @@ class MineTab(QWidget):
         strong.addStretch(1)
         form.addRow("…and more from similarity:", strong)
         form.addRow("Rerank each question's best:", self.rerank_top)
-        form.addRow("Rerank only from score:", self.rerank_floor)
+        form.addRow("Rerank only from score in context:", self.rerank_floor)
         form.addRow("", self.rerank_int8)
         form.addRow("", self.encode_bf16)
         form.addRow("", self.encode_int8)
