@@ -61,6 +61,12 @@ def recall_at(ranked, gold, n: int) -> float:
     return mining_metrics(ranked[:n], gold).recall
 
 
+def ranked_by(pairs, field: str) -> list[tuple[int, int]]:
+    """The stored pairs' (a, b), best first by one of their scores (``sparse_score``,
+    ``first_score``), ties by pair, highest first."""
+    return [(p.a, p.b) for p in sorted(pairs, key=lambda p: (getattr(p, field), p.a, p.b), reverse=True)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEV)
@@ -140,7 +146,8 @@ def main() -> None:
     index_kind = type(index).__name__
     a, b, s, r = index.all_pairs(args.top_k, **strong)
     t_index = time.perf_counter() - t
-    sparse_ranked = [(p.a, p.b) for p in store.iter_pairs(run.id)]
+    pairs = list(store.iter_pairs(run.id))
+    sparse_ranked = [(p.a, p.b) for p in pairs]
     m = mining_metrics(sparse_ranked, gold)
     precision = (", bf16" if job.params.encode_bf16 else "") + (", int8 head" if job.params.encode_int8 else "")
     label = f"QuoraDesk ({models.describe(job.sparse_model_path)}{precision}" + (
@@ -152,14 +159,8 @@ def main() -> None:
         "index only": t_index, "rerank": tm.get("rerank", 0),
     }))
     if reranker:
-        by_sparse = sorted(
-            ((p.sparse_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True
-        )
-        ms = mining_metrics([(x, y) for _, x, y in by_sparse], gold)
-        rows.append(("  same candidates, sparse score only", float("nan"), ms, {}))
-        by_first = sorted(((p.first_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True)
-        rows.append(("  same candidates, sparse score in context (no rerank)", float("nan"),
-                     mining_metrics([(x, y) for _, x, y in by_first], gold), {}))
+        for name, field in (("sparse score only", "sparse_score"), ("sparse score in context (no rerank)", "first_score")):
+            rows.append((f"  same candidates, {name}", float("nan"), mining_metrics(ranked_by(pairs, field), gold), {}))
 
     same = None
     if not args.skip_brute:

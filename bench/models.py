@@ -23,6 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from mine import ranked_by  # noqa: E402
 
 from quoradesk.core import evaluate, models, training  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
@@ -51,11 +54,10 @@ def pipeline(held_out, sparse_path, reranker_path, device):
     list(job.run())
     seconds = time.perf_counter() - t
     run = store.get_run(job.run_record.id)
-    final = evaluate.mining_metrics(((p.a, p.b) for p in store.iter_pairs(run.id)), gold)
-    by_sparse = sorted(((p.sparse_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True)
-    sparse_only = evaluate.mining_metrics(((a, b) for _, a, b in by_sparse), gold)
-    by_first = sorted(((p.first_score, p.a, p.b) for p in store.iter_pairs(run.id)), reverse=True)
-    first_only = evaluate.mining_metrics(((a, b) for _, a, b in by_first), gold)
+    pairs = list(store.iter_pairs(run.id))
+    final = evaluate.mining_metrics(((p.a, p.b) for p in pairs), gold)
+    sparse_only = evaluate.mining_metrics(ranked_by(pairs, "sparse_score"), gold)
+    first_only = evaluate.mining_metrics(ranked_by(pairs, "first_score"), gold)
     return final, sparse_only, first_only, seconds, run.timings
 
 
