@@ -84,8 +84,13 @@ def quality(folder: Path) -> None:
     print(f"held-out: {len(corpus):,} questions in the project, {len(queries)} duplicates asked")
     db = mined_project(corpus, folder)
     with Store(db, create=False) as store:
-        for name, reranker in (("QuoraDesk, SPLADE + int8 CrossEncoder", True), ("QuoraDesk, SPLADE alone", None)):
-            service = AskService(store, reranker=reranker)
+        for name, reranker, weight in (
+            ("QuoraDesk, SPLADE + int8 CrossEncoder, cosine in context (default)", True, None),
+            ("QuoraDesk, SPLADE + int8 CrossEncoder, cosine (before)", True, 0.0),
+            ("QuoraDesk, SPLADE alone, cosine in context", None, None),
+            ("QuoraDesk, SPLADE alone, cosine (before)", None, 0.0),
+        ):
+            service = AskService(store, reranker=reranker, margin_weight=weight)
             first = top10 = 0
             t = time.perf_counter()
             for q, want in queries:
@@ -117,6 +122,7 @@ def main() -> None:
     ap.add_argument("--skip-100k", action="store_true")
     ap.add_argument("--project-100k", type=Path)
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true", help="only the held-out quality")
     args = ap.parse_args()
     if not DEV.is_file():
         raise SystemExit(f"needs the Quora dev pairs at {DEV} (set QUORADESK_DEV_TSV)")
@@ -128,7 +134,10 @@ def main() -> None:
     picks = rng.choice(len(result.labelled_pairs), args.queries + 1, replace=False)
     queries = [result.questions[result.labelled_pairs[i].b].text.rstrip("?") + " ?" for i in picks]
     (folder / "19k").mkdir()
-    latency(mined_project(texts, folder / "19k"), queries, "19k dev questions")
+    if args.skip_latency:
+        args.skip_100k = True
+    else:
+        latency(mined_project(texts, folder / "19k"), queries, "19k dev questions")
     if not args.skip_100k:
         if args.project_100k is None:
             from scale import mine_in_child, variants

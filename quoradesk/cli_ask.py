@@ -25,8 +25,9 @@ def _print_result(result) -> None:
     if not result.matches:
         print("   nothing in the project shares a token with it")
     for i, m in enumerate(result.matches, start=1):
-        scores = f"{m.score:.3f}" + (f"  (rerank {m.rerank_score:.3f}, cosine {m.sparse_score:.3f})"
-                                     if m.rerank_score is not None else "  (cosine)")
+        context = f"cosine {m.sparse_score:.3f}, {m.first_score:.3f} in context"
+        scores = f"{m.score:.3f}" + (f"  (rerank {m.rerank_score:.3f}, {context})" if m.rerank_score is not None
+                                     else f"  ({context})")
         print(f"{i:>3}. {scores}  {m.text}  [{m.label_summary()}]")
         print(f"       matched on: {m.why.text()}")
     if result.added_id is not None:
@@ -84,7 +85,7 @@ def add_parsers(sub) -> None:
         sp.add_argument("--model", help="SPLADE folder or shipped name (accurate, fast); default: the latest "
                         "run's, else the default one")
         sp.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one)")
-        sp.add_argument("--no-rerank", action="store_true", help="rank by the SPLADE cosine alone")
+        sp.add_argument("--no-rerank", action="store_true", help="rank by the SPLADE cosine in context alone")
         sp.add_argument("--no-rerank-int8", action="store_true",
                         help="rerank with the float32 model on a CPU instead of the int8 one")
         sp.add_argument("--device", default="cpu", help="cpu (default: one question at a time), cuda, auto")

@@ -14,10 +14,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from quoradesk.core import ask, models
 from quoradesk.core.ask import AskError, AskService
+from quoradesk.core.margins import usual_closeness
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
@@ -58,7 +60,7 @@ def test_a_paraphrase_comes_first_with_its_reasons(service):
     result = service.ask("What's the quickest way to learn Python?", top=5)
     first = result.matches[0]
     assert "Python" in first.text and first.rerank_score is not None
-    assert first.score == pytest.approx(0.5 * first.rerank_score + 0.5 * first.sparse_score)
+    assert first.score == pytest.approx(0.5 * first.rerank_score + 0.5 * first.first_score)
     assert "python" in [t for t, _ in first.why.content]  # the content token that matched
     assert len(result.matches) == 5 and [m.score for m in result.matches[:3]] == sorted(
         (m.score for m in result.matches[:3]), reverse=True)
@@ -75,7 +77,43 @@ def test_labels_show_in_the_matches(project):
         store.set_label(qid, other, "accepted")
         m = AskService(store, reranker=None).ask("Why is the sky blue?").matches[0]
         assert m.question_id == qid and m.labels == {"accepted": 1} and "accepted 1" in m.label_summary()
-        assert m.rerank_score is None and m.score == m.sparse_score  # no reranker: the cosine
+        assert m.rerank_score is None and m.score == m.first_score  # no reranker: the cosine in context
+
+
+def test_asking_a_stored_question_scores_its_pairs_as_the_run_did(service, mined_sample):
+    """Ask ranks by the run's cosine in context: asking a question the project holds gives each
+    match it was paired with in the run that pair's first-stage score (same scale as Review)."""
+    with Store(mined_sample, create=False) as store:
+        run = store.latest_run("done")
+        rows = store.db.execute("select a, b, sparse_score, first_score from pairs where run_id = ?",
+                                [run.id]).fetchall()
+        qid = store._ids_for_texts(["Why is the sky blue?"])["Why is the sky blue?"]
+    # read from each question's best-ranked pairs only, the same as over every pair
+    a, b, cosine = (np.array(x) for x in zip(*[r[:3] for r in rows], strict=True))
+    every = usual_closeness(np.searchsorted(service.ids, a), np.searchsorted(service.ids, b), cosine, len(service.ids))
+    assert service.usual == pytest.approx(every)
+    in_run = {(a if b == qid else b): (s, f) for a, b, s, f in rows if qid in (a, b)}
+    matches = [m for m in service.ask("Why is the sky blue?", top=10).matches if not m.same_text]
+    compared = [m for m in matches if m.question_id in in_run]
+    assert len(compared) >= 3
+    for m in compared:
+        cosine, first = in_run[m.question_id]
+        assert m.sparse_score == pytest.approx(cosine, abs=1e-4)
+        assert m.first_score == pytest.approx(first, abs=1e-4)
+    # the context moves scores: a match's first_score is not its cosine
+    assert any(abs(m.first_score - m.sparse_score) > 0.01 for m in compared)
+
+
+def test_a_question_the_run_did_not_see_counts_as_usual_as_the_asked_one(project):
+    with Store(project, create=False) as store:
+        service = AskService(store, reranker=None)
+        qid = service.add("How do I learn the Rust programming language?")
+        assert np.isnan(service.usual[-1]) and (~np.isnan(service.usual[:-1])).mean() > 0.9
+        result = service.ask("learning the Rust programming language")
+        new = next(m for m in result.matches if m.question_id == qid)
+        others = sorted((m.sparse_score for m in result.matches), reverse=True)[:2]
+        asked = sum(others) / 2  # the asked question's usual closeness: its two best cosines
+        assert new.first_score == pytest.approx(new.sparse_score + (new.sparse_score - asked), abs=1e-6)
 
 
 @pytest.mark.parametrize("text, message", [

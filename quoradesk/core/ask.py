@@ -11,13 +11,20 @@ Usage::
     service = AskService(store)                      # the models of the latest finished run
     result = service.ask("How do I learn Python fast?", top=10)
     for m in result.matches:                         # best first
-        m.question_id, m.text, m.score, m.sparse_score, m.rerank_score, m.labels, m.why.text()
+        m.question_id, m.text, m.score, m.sparse_score, m.first_score, m.rerank_score, m.labels, m.why.text()
     service.add("How do I learn Python fast?")       # now a question of the project
     result.to_dict()                                 # what the CLI's --json and the API return
 
 Asking never writes to the project: questions that have no stored encoding yet (imported
 since the last run) are encoded in memory. Only ``add`` writes (the question, in an import of
 its own, and its encoding, so the next mining run need not encode it again).
+
+Matches are ranked as a run ranks its pairs (core.margins): by cosine in context, the cosine
+raised or lowered by its margin over the two questions' usual closeness. A stored question's
+usual closeness comes from the latest finished run with this model (the mean of its two best
+cosines among the run's pairs), the asked question's from its own two best matches; a
+question the run did not see counts as usual as the asked one. Reranked matches score
+0.5 x reranker + 0.5 x cosine in context, the same scale as the Review tab's.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from scipy import sparse
 from . import models
 from .explain import Explanation, explain_match
 from .index import prepare
+from .margins import NEIGHBOURS, in_context, usual_closeness
 from .mining import MiningParams
 from .questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
 from .rerank import rerank_scores
@@ -77,9 +85,10 @@ def clean_question(text) -> str:
 class Match:
     question_id: int
     text: str
-    score: float  # what the list is ranked by: 0.5 x reranker + 0.5 x cosine, or the cosine
+    score: float  # what the list is ranked by: 0.5 x reranker + 0.5 x first_score, or first_score
     sparse_score: float  # cosine similarity of the SPLADE vectors
     rerank_score: float | None
+    first_score: float = 0.0  # the cosine in context (core.margins), as a run's pairs have it
     labels: dict[str, int] = field(default_factory=dict)  # its reviewed pairs: {"accepted": 2, ...}
     why: Explanation = field(default_factory=Explanation)
     same_text: bool = False  # the project holds exactly this question
@@ -113,11 +122,12 @@ class AskService:
     ``sparse_model``: a SPLADE folder; default the latest finished run's model when its folder
     is here, else the shipped one. ``reranker``: a CrossEncoder folder, ``None`` for none;
     default the shipped one. ``int8``: run it as the int8 model on a CPU (as mining does).
+    ``margin_weight``: the context's weight (None: mining's default; 0 ranks by cosine).
     """
 
     def __init__(self, store: Store, *, sparse_model: str | Path | None = None,
                  reranker: str | Path | None | bool = True, device: str = "cpu", int8: bool = True,
-                 max_encode: int = MAX_ENCODE_ON_OPEN):
+                 max_encode: int = MAX_ENCODE_ON_OPEN, margin_weight: float | None = None):
         started = time.perf_counter()
         self.store = store
         self.device = models.pick_device(device)
@@ -129,7 +139,9 @@ class AskService:
             reranker = models.default_reranker_path()
         if reranker:
             self.reranker = models.load_cross_encoder(reranker, self.device, int8=int8)
-        self.weight = MiningParams().rerank_weight  # as mining fuses the two scores (cosine)
+        defaults = MiningParams()
+        self.weight = defaults.rerank_weight  # as mining fuses the two scores (cosine)
+        self.margin_weight = defaults.margin_weight if margin_weight is None else margin_weight
         self.precision = self._run_precision()  # encode_csr's bf16 and int8 arguments
         loaded = time.perf_counter()
 
@@ -144,6 +156,7 @@ class AskService:
                 f"(quoradesk mine --db {store.path}, or the Mine tab)")
         self.encoded_in_memory = len(missing)
         self._set_matrix(self._encodings(self.ids, missing))
+        self.usual = self._usual_closeness()
         self.open_seconds = {"models": loaded - started, "index": time.perf_counter() - loaded}
 
     # ------------------------------------------------------------ building the index
@@ -169,6 +182,25 @@ class AskService:
                     "int8": bool(run.params.get("encode_int8", False)) and on_cpu}
         params = MiningParams().on_device(self.device)
         return {"bf16": params.encode_bf16, "int8": params.encode_int8}
+
+    def _usual_closeness(self) -> np.ndarray:
+        """Per question in ``self.ids`` order: its usual closeness in the latest finished run
+        with this model (margins.usual_closeness over the run's cosines), NaN for a question
+        the run did not see (imported since, or no such run)."""
+        usual = np.full(len(self.ids), np.nan)
+        run = self.store.latest_run("done")
+        if run is None or run.sparse_model_key != self.model_key or run.params.get("similarity") != "cosine":
+            return usual  # no run with this model, or its scores are dot products
+        # A question's best cosines are its best-ranked neighbours' (4x fewer rows to read)
+        a, b, s = self.store.pair_cosines(run.id, max_rank=NEIGHBOURS)
+        if not len(a):
+            return usual
+        seen = np.union1d(a, b)  # the run's questions in at least one pair
+        closeness = usual_closeness(np.searchsorted(seen, a), np.searchsorted(seen, b), s, len(seen))
+        where = np.minimum(np.searchsorted(self.ids, seen), len(self.ids) - 1)
+        here = self.ids[where] == seen
+        usual[where[here]] = closeness[here]
+        return usual
 
     def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
         """Rows in ``ids`` order: stored encodings, and in-memory ones for ``missing``."""
@@ -201,6 +233,7 @@ class AskService:
     def _append(self, ids: np.ndarray, raw: sparse.csr_matrix) -> None:
         """Grow the index by questions newer than every indexed one (ids stay sorted)."""
         self.ids = np.concatenate([self.ids, ids])
+        self.usual = np.concatenate([self.usual, np.full(len(ids), np.nan)])
         self.raw = sparse.vstack([self.raw, sparse.csr_matrix(raw, dtype=np.float32)]).tocsr()
         if len(self.ids) - self.indexed >= FOLD_ADDED:
             self._set_matrix(self.raw)
@@ -249,12 +282,12 @@ class AskService:
             n = min(len(best), RERANK_CANDIDATES)
             rerank[:n] = rerank_scores(self.reranker, [(question, t) for t in texts[:n]], 16)
         t3 = time.perf_counter()
+        first = self._in_context(cosine[best], self.usual[best], [t == question for t in texts])
         matches = []
-        for i, t, r in zip(best.tolist(), texts, rerank, strict=True):
-            cos = float(cosine[i])
-            score = cos if r is None else self.weight * float(r) + (1 - self.weight) * cos
-            matches.append(Match(int(self.ids[i]), t, score, cos, None if r is None else float(r),
-                                 same_text=t == question))
+        for i, t, r, f in zip(best.tolist(), texts, rerank, first.tolist(), strict=True):
+            score = f if r is None else self.weight * float(r) + (1 - self.weight) * f
+            matches.append(Match(int(self.ids[i]), t, score, float(cosine[i]), None if r is None else float(r),
+                                 first_score=f, same_text=t == question))
         # reranked ones first (as mining ranks), each part by its score
         matches.sort(key=lambda m: (m.rerank_score is None, -m.score))
         matches = matches[:top]
@@ -262,6 +295,15 @@ class AskService:
         seconds = {"encode": t1 - t0, "search": t2 - t1, "rerank": t3 - t2,
                    "total": time.perf_counter() - t0}
         return AskResult(question, matches, seconds)
+
+    def _in_context(self, cosine: np.ndarray, usual: np.ndarray, same_text: list[bool]) -> np.ndarray:
+        """The candidates' cosines in context (margins.margin_scores' formula). The asked
+        question's usual closeness: the mean of its best cosines to other texts, as a run
+        would have it once the question is added."""
+        others = np.sort(cosine[~np.array(same_text, dtype=bool)])[::-1][:NEIGHBOURS]
+        asked = float(others.mean()) if len(others) else 0.0
+        return in_context(cosine.astype(np.float64), asked, np.where(np.isnan(usual), asked, usual),
+                          self.margin_weight)
 
     def _describe(self, matches: list[Match], vec: sparse.csr_matrix) -> None:
         """Each match's label history and the tokens it shares with the question."""

@@ -1,8 +1,9 @@
 """The first stage's ranking score: a candidate pair's cosine, raised or lowered by its margin
 over how close each of its two questions is to its other neighbours.
 
-    from quoradesk.core.margins import margin_scores
+    from quoradesk.core.margins import in_context, margin_scores
     first = margin_scores(a, b, cosines, n, weight=1.0)  # a, b: question positions, a < b
+    in_context(cosine, usual_a, usual_b)                 # one pair, its sides' closeness known
 
 Cosine alone ranks pairs badly past each question's best match: some questions are close to
 many others (generic ones, "How can I improve my English?", sit in crowded regions), so their
@@ -46,6 +47,11 @@ def usual_closeness(a: np.ndarray, b: np.ndarray, scores: np.ndarray, n: int, k:
     return total / np.maximum(count, 1)
 
 
+def in_context(scores, usual_a, usual_b, weight: float = 1.0):
+    """Scores in context given each side's usual closeness (the module's formula)."""
+    return scores + weight * (scores - (usual_a + usual_b) / 2)
+
+
 def margin_scores(
     a: np.ndarray, b: np.ndarray, scores: np.ndarray, n: int, *, weight: float = 1.0, k: int = NEIGHBOURS
 ) -> np.ndarray:
@@ -54,4 +60,4 @@ def margin_scores(
     if weight == 0 or len(scores) == 0:
         return scores.astype(np.float32)
     usual = usual_closeness(a, b, scores, n, k)
-    return (scores + weight * (scores - (usual[a] + usual[b]) / 2)).astype(np.float32)
+    return in_context(scores, usual[a], usual[b], weight).astype(np.float32)

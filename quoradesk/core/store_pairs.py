@@ -106,6 +106,14 @@ class PairsMixin:
         ).fetchall()
         return _pair_arrays(rows)
 
+    def pair_cosines(self, run_id: int, max_rank: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, first-stage similarity) of a run's pairs, in no order; ``max_rank``: only
+        pairs among either question's best ``max_rank`` neighbours."""
+        sql, args = "select a, b, sparse_score from pairs where run_id = ?", [run_id]
+        if max_rank is not None:
+            sql, args = sql + " and rank <= ?", args + [max_rank]
+        return _pair_arrays(self.db.execute(sql, args).fetchall())
+
     def ranking_scores(self, run_id: int) -> np.ndarray:
         """Every ranking score a run has (pairs never reranked have none), in no order. Read
         from the ranking index alone: 6 ms for a 19k-question run, against 200 ms for

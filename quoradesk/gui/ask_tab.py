@@ -281,8 +281,9 @@ class AskTab(QWidget):
             self.why.setText("")
             return
         m = self.result.matches[row]
-        scores = (f"score {m.score:.3f}: reranker {m.rerank_score:.3f}, cosine {m.sparse_score:.3f}"
-                  if m.rerank_score is not None else f"cosine {m.sparse_score:.3f}")
+        context = f"cosine {m.sparse_score:.3f} ({m.first_score:.3f} in context)"
+        scores = (f"score {m.score:.3f}: reranker {m.rerank_score:.3f}, {context}"
+                  if m.rerank_score is not None else context)
         self.why.setText(f"{html.escape(scores)}<br>{explanation_html(m.why)}")
 
     def shutdown(self) -> None:
