@@ -41,7 +41,7 @@ def pick(metrics: dict, sim: str) -> tuple[float, float, float]:
 
 
 def pipeline(held_out, sparse_path, reranker_path, device):
-    """The app's own pipeline on the held-out questions; returns metrics and seconds."""
+    """The app's own pipeline on the questions of ``held_out``; returns metrics and seconds."""
     tmp = Path(tempfile.mkdtemp(prefix="qd-models-"))
     src = tmp / "held_out.txt"
     texts = sorted(set(held_out.q1) | set(held_out.q2))
@@ -99,14 +99,14 @@ def main() -> None:
     gold = [(pos[a], pos[b]) for a, b, y in zip(held.q1, held.q2, held.labels, strict=True) if y]
     dense_mine = evaluate.mining_metrics(((i, j) for _, i, j in mined), gold)
 
-    print("1. Pair classification on held-out pairs (best threshold)")
+    print(f"1. Pair classification on {args.split} pairs (best threshold)")
     print(f"{'model':<48} {'cos AP':>7} {'cos F1':>7} {'cos acc':>7} {'dot AP':>7} {'dims':>6}")
     for name, ap, f1, acc, dot_ap, _, _, dims in rows:
         print(f"{name:<48} {ap:>7.4f} {f1:>7.4f} {acc:>7.4f} {dot_ap:>7.4f} {dims:>6.1f}")
     print(f"{'all-MiniLM-L6-v2, dense (Quora-trained: flattered)':<48} "
           f"{md['cosine_ap']:>7.4f} {md['cosine_f1']:>7.4f} {md['cosine_accuracy']:>7.4f} {'-':>7} {'-':>6}")
 
-    print("\n2. Mining the held-out questions (top-10 each): recall / AP of labelled duplicates")
+    print(f"\n2. Mining the {args.split} questions (top-10 each): recall / AP of labelled duplicates")
     print(f"{'method':<64} {'recall':>7} {'AP':>7}")
     for name, *_, mine_cos, mine_dot, _ in rows:
         print(f"{name + ', cosine':<64} {mine_cos.recall:>7.4f} {mine_cos.average_precision:>7.4f}")
@@ -124,7 +124,7 @@ def main() -> None:
 
     ce = models.load_cross_encoder(args.reranker, device)
     mc = evaluate.evaluate_cross(ce, held)
-    print(f"\n3. CrossEncoder {args.reranker} on held-out pairs")
+    print(f"\n3. CrossEncoder {args.reranker} on {args.split} pairs")
     print(f"accuracy {mc['accuracy']:.4f}  F1 {mc['f1']:.4f}  precision {mc['precision']:.4f}  "
           f"recall {mc['recall']:.4f}  AP {mc['average_precision']:.4f}")
 
