@@ -116,6 +116,21 @@ def test_a_question_the_run_did_not_see_counts_as_usual_as_the_asked_one(project
         assert new.first_score == pytest.approx(new.sparse_score + (new.sparse_score - asked), abs=1e-6)
 
 
+def test_a_run_finished_while_open_gives_its_context_at_the_next_ask(project, splade_path):
+    with Store(project, create=False) as store:
+        service = AskService(store, reranker=None)
+        src = project.parent / "more.txt"
+        src.write_text("How do I repair a flat bicycle tyre?\nHow can I fix a punctured bike tyre?\n")
+        store.add_import(load_questions(src))
+        service.ask("fixing a bike tyre")  # taken in, but no run has seen them yet
+        assert np.isnan(service.usual[-2:]).all() and len(service.ids) == 235
+        job = MiningJob(store, sparse_model=splade_path, reranker=None, params=MiningParams(), device="cpu")
+        list(job.run())
+        assert service.context_run != job.run_record.id
+        service.ask("fixing a bike tyre")
+        assert service.context_run == job.run_record.id and not np.isnan(service.usual[-2:]).any()
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty"), ("   \n\t ", "empty"), ("x" * 1_000_000, "too long"), ("y " * 3000, "too long"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"), ("What\x00is this?", "control characters"),

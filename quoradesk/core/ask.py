@@ -189,6 +189,7 @@ class AskService:
         the run did not see (imported since, or no such run)."""
         usual = np.full(len(self.ids), np.nan)
         run = self.store.latest_run("done")
+        self.context_run = run.id if run is not None else None
         if run is None or run.sparse_model_key != self.model_key or run.params.get("similarity") != "cosine":
             return usual  # no run with this model, or its scores are dot products
         # A question's best cosines are its best-ranked neighbours' (4x fewer rows to read)
@@ -241,15 +242,19 @@ class AskService:
             self.side = prepare(self.raw[self.indexed:], "cosine")
 
     def refresh(self) -> int:
-        """Take in questions imported since the index was built (another window, the CLI);
-        returns how many. Their stored encodings are used, or they are encoded here."""
+        """Take in questions imported since the index was built (another window, the CLI),
+        and the usual closeness of a run finished since; returns how many questions. Their
+        stored encodings are used, or they are encoded here."""
         row = self.store.db.execute("select max(id) from questions").fetchone()
-        if row[0] is None or row[0] <= self.ids[-1]:
-            return 0
-        new = self.store.question_ids()
-        new = new[new > self.ids[-1]]
-        missing = self.store.missing_encodings(self.model_key, new)
-        self._append(new, self._encodings(new, missing))
+        new = np.zeros(0, np.int64)
+        if row[0] is not None and row[0] > self.ids[-1]:
+            new = self.store.question_ids()
+            new = new[new > self.ids[-1]]
+            missing = self.store.missing_encodings(self.model_key, new)
+            self._append(new, self._encodings(new, missing))
+        latest = self.store.latest_run("done")
+        if (latest.id if latest is not None else None) != self.context_run:
+            self.usual = self._usual_closeness()
         return len(new)
 
     # ------------------------------------------------------------ asking
