@@ -308,6 +308,20 @@ def test_worker_collection_never_destroys_widgets_off_the_gui_thread(qtbot):
     assert destroyed_on == [threading.main_thread().name]
 
 
+def test_a_worker_thread_ends_without_the_ui_thread(qtbot):
+    """Regression: a worker's thread ended only when the UI thread ran its queued _done, so a
+    closing window, waiting on its workers from the UI thread, waited out 30 s for a reader
+    that had long finished and then destroyed its thread still running."""
+    from quoradesk.gui.worker import GeneratorWorker
+
+    worker = GeneratorWorker(lambda: 42)
+    worker.start()
+    assert worker.wait(20000)  # no event processed here meanwhile: the thread ended by itself
+    with qtbot.waitSignal(worker.finished, timeout=20000) as blocker:
+        pass  # the result still arrives on the UI thread
+    assert blocker.args == [42] and not worker.running
+
+
 def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     """A value saved at the default of its day follows today's default; a changed one stays."""
     from quoradesk.core.mining import MiningParams
@@ -490,3 +504,33 @@ def test_train_tab_trains_a_dense_bi_encoder_with_live_plots(qtbot, window, tmp_
     assert len(tab.metric_points) >= 1  # held-out cosine AP
     assert not tab.use_button.isEnabled()  # mining has no dense stage
     assert (tmp_path / "dense" / "quoradesk_training.json").is_file()
+
+
+def test_an_old_project_is_upgraded_on_a_worker_then_opened(qtbot, window, tmp_path, monkeypatch):
+    """A large project from an earlier schema is migrated off the UI thread (seconds per
+    million pairs), then opened; the window refuses another project meanwhile."""
+    import threading
+    from pathlib import Path
+
+    from quoradesk.gui import main_window
+
+    old = tmp_path / "old.sqlite"
+    old.write_bytes((Path(__file__).parent / "fixtures" / "project-schema1.sqlite").read_bytes())
+    monkeypatch.setattr(main_window, "UPGRADE_ON_WORKER", 1)  # its 1,597 pairs count as many
+    migrated_on = []
+    migrate = Store._migrate
+    monkeypatch.setattr(Store, "_migrate", lambda self, v: (migrated_on.append(threading.current_thread()),
+                                                            migrate(self, v)))
+    assert window.open_project(old) is False  # not yet: upgrading
+    assert window.upgrading == old and "Upgrading old.sqlite" in window.statusBar().currentMessage()
+    assert window.open_project(tmp_path / "other.sqlite") is False and "Still upgrading" in window.banner.text()
+    assert not (tmp_path / "other.sqlite").exists()
+    qtbot.waitUntil(lambda: window.store is not None, timeout=30000)
+    assert window.store.path == old and window.store.meta("schema_version") == "2" and window.upgrading is None
+    assert migrated_on and threading.main_thread() not in migrated_on
+    assert window.tabs.currentWidget() is window.review_tab  # its finished run, at once
+    # a small old project opens at once, migrated where it is opened
+    monkeypatch.setattr(main_window, "UPGRADE_ON_WORKER", 10**9)
+    small = tmp_path / "small.sqlite"
+    small.write_bytes((Path(__file__).parent / "fixtures" / "project-schema1.sqlite").read_bytes())
+    assert window.open_project(small) is True and window.store.meta("schema_version") == "2"

@@ -21,7 +21,7 @@ from quoradesk.core import models
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
-from quoradesk.core.store import SCHEMA_VERSION, ProjectError, Store
+from quoradesk.core.store import SCHEMA_VERSION, ProjectError, Store, pending_upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 N_PAIRS = 300  # 300 of the project's pairs (owned_data): 600 questions, about 8 s for a whole CLI run
@@ -295,6 +295,19 @@ def test_project_written_by_schema_1_opens_with_its_data(tmp_path):
         assert s.undo_label() == (3, 4)
     with Store(copy, create=False) as s:  # opened again: nothing left to bring up
         assert s.meta("schema_version") == "2" and s.integrity_ok()
+
+
+def test_pending_upgrade_reads_only_and_says_how_many_pairs(tmp_path):
+    copy = tmp_path / "old.sqlite"
+    copy.write_bytes(FIXTURE.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        pairs = conn.execute("select count(*) from pairs").fetchone()[0]
+    assert pending_upgrade(copy) == pairs > 0
+    assert copy.read_bytes() == FIXTURE.read_bytes()  # looked at, not changed
+    Store(copy, create=False).close()
+    assert pending_upgrade(copy) == 0  # upgraded
+    (tmp_path / "notes.txt").write_text("not a project")
+    assert pending_upgrade(tmp_path / "notes.txt") == pending_upgrade(tmp_path / "none.sqlite") == 0
 
 
 def test_nothing_beside_the_project_is_left_locked(tmp_path):

@@ -85,6 +85,25 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def pending_upgrade(path: str | Path) -> int:
+    """At most how many pairs opening ``path`` would bring up to this schema (``Store._migrate``:
+    0.74 s per 145,000 pairs, measured), 0 when there is nothing to upgrade or it is not a
+    project this version upgrades (``Store`` says why on opening). Reads only, in
+    milliseconds: a window can decide to open a large old project off its UI thread."""
+    p = Path(path)
+    if not p.is_file():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=1)) as conn:
+            row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
+            if row is None or int(row[0]) >= SCHEMA_VERSION:
+                return 0
+            # the largest rowid, not count(*): instant, and at least the count
+            return int(conn.execute("select coalesce(max(rowid), 0) from pairs").fetchone()[0])
+    except (sqlite3.Error, ValueError):
+        return 0
+
+
 class Store(EncodingsMixin, PairsMixin, LabelsMixin):
     """A QuoraDesk project file. Raises ProjectError for anything that is not ours."""
 

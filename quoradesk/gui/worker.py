@@ -49,6 +49,12 @@ class _Runner(QObject):
             message = str(exc) or type(exc).__name__
             traceback.print_exc()
             self.failed.emit(message)
+        finally:
+            # The thread ends here, not when the UI thread gets round to _done: a window
+            # closing waits on its workers' threads from the UI thread (closeEvent), where
+            # a queued _done cannot run, so each wait ran out (30 s) and the thread was
+            # destroyed still running.
+            QThread.currentThread().quit()
 
 
 class GeneratorWorker(QObject):
