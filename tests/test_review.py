@@ -119,3 +119,19 @@ def test_first_view_is_what_the_tab_would_read_itself_and_moves_to_another_conne
         assert here.store is store and here.encoder_loaded and here.run.id == direct.run.id
         assert here.explain(first.rows[0]) is first.explanation  # read once, on the worker
         assert first.explanation.content and here.page(25, 5)[0].position == 26
+
+
+def test_a_run_whose_model_is_gone_says_so(tmp_path):
+    """A project from an earlier version (its run used a shipped model since replaced): the
+    pairs still show; explaining them says which model is missing and what to do."""
+    from pathlib import Path
+
+    from quoradesk.core.models import ModelError
+
+    old = tmp_path / "old.sqlite"
+    old.write_bytes((Path(__file__).parent / "fixtures" / "project-schema1.sqlite").read_bytes())
+    with Store(old, create=False) as store:
+        session = ReviewSession(store)
+        assert session.page(0, 5)
+        with pytest.raises(ModelError, match=r"run #1 used \(shipped:splade-quora\) is not on this machine"):
+            session.encoder()

@@ -200,5 +200,10 @@ class ReviewSession:
 
             # a recorded folder whose model changed since still loads (as before); its tokens differ
             path = models.run_sparse_model(self.run) or Path(self.run.sparse_model)
+            if not path.is_dir():  # a shipped model since replaced, or a folder moved away
+                raise models.ModelError(
+                    f"the SPLADE model run #{self.run.id} used ({self.run.sparse_model}) is not on this "
+                    "machine (an earlier shipped model, or a folder since moved): mine again to see why "
+                    "pairs match")
             self._encoder = models.load_sparse_encoder(path, "cpu")
         return self._encoder
