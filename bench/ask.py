@@ -3,6 +3,10 @@
     python bench/ask.py                         # all three parts
     python bench/ask.py --skip-100k             # without building the 100,000-question project
     python bench/ask.py --project-100k P.sqlite # reuse a project bench/scale.py mined
+    python bench/ask.py --model fast            # projects mined with the fast SPLADE instead
+
+Each project is mined with ``--model`` (default: the accurate SPLADE, the app's default), and
+Ask uses the model of the project's run, as the app does.
 
 1. Latency on the 19,062 Quora dev questions, mined without reranking (the stored encodings
    the app would have): the first-ask cost (models loaded, index built) and the warm latency
@@ -42,12 +46,12 @@ from quoradesk.core.store import Store  # noqa: E402
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 
 
-def mined_project(texts: list[str], folder: Path) -> Path:
+def mined_project(texts: list[str], folder: Path, sparse_model: Path) -> Path:
     src, db = folder / "questions.txt", folder / "project.sqlite"
     src.write_text("\n".join(texts) + "\n", encoding="utf-8")
     with Store(db) as store:
         store.add_import(load_questions(src))
-        list(MiningJob(store, sparse_model=models.SHIPPED_SPARSE, params=MiningParams(), device="cpu").run())
+        list(MiningJob(store, sparse_model=sparse_model, params=MiningParams(), device="cpu").run())
     return db
 
 
@@ -75,14 +79,14 @@ def latency(db: Path, queries: list[str], label: str) -> None:
           f"rerank {statistics.median(parts['rerank']):.1f}; the rest: labels and explanations)")
 
 
-def quality(folder: Path) -> None:
+def quality(folder: Path, sparse_model: Path) -> None:
     pairs = training.read_pair_file(DEV)
     _, held = training.split_held_out(pairs, 0.15, seed=12)
     asked = {b for b, y in zip(held.q2, held.labels, strict=True) if y}
     corpus = sorted((set(held.q1) | set(held.q2)) - asked)
     queries = [(b, a) for a, b, y in zip(held.q1, held.q2, held.labels, strict=True) if y and a in corpus]
     print(f"held-out: {len(corpus):,} questions in the project, {len(queries)} duplicates asked")
-    db = mined_project(corpus, folder)
+    db = mined_project(corpus, folder, sparse_model)
     with Store(db, create=False) as store:
         for name, reranker, weight in (
             ("QuoraDesk, SPLADE + int8 CrossEncoder, cosine in context (default)", True, None),
@@ -119,11 +123,15 @@ def quality(folder: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--model", default="accurate",
+                    help="the SPLADE the projects are mined with: accurate (the app's default), fast or a folder")
     ap.add_argument("--skip-100k", action="store_true")
     ap.add_argument("--project-100k", type=Path)
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-latency", action="store_true", help="only the held-out quality")
     args = ap.parse_args()
+    sparse_model = models.sparse_model_path(args.model)
+    print(f"SPLADE: {models.describe(sparse_model)}")
     if not DEV.is_file():
         raise SystemExit(f"needs the Quora dev pairs at {DEV} (set QUORADESK_DEV_TSV)")
     folder = Path(tempfile.mkdtemp(prefix="qd-ask-"))
@@ -133,11 +141,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     picks = rng.choice(len(result.labelled_pairs), args.queries + 1, replace=False)
     queries = [result.questions[result.labelled_pairs[i].b].text.rstrip("?") + " ?" for i in picks]
-    (folder / "19k").mkdir()
     if args.skip_latency:
         args.skip_100k = True
     else:
-        latency(mined_project(texts, folder / "19k"), queries, "19k dev questions")
+        (folder / "19k").mkdir()
+        latency(mined_project(texts, folder / "19k", sparse_model), queries, "19k dev questions")
     if not args.skip_100k:
         if args.project_100k is None:
             from scale import mine_in_child, variants
@@ -149,7 +157,7 @@ def main() -> None:
         latency(project, queries, "100k scale corpus")
     if not args.skip_quality:
         (folder / "held").mkdir()
-        quality(folder / "held")
+        quality(folder / "held", sparse_model)
 
 
 if __name__ == "__main__":
