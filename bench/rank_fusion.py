@@ -129,16 +129,19 @@ def main() -> None:
           f"R@5x {best[5][2]:.4f}")
 
 
-def hybrid(job, ids, texts, mined, dense_secs, sparse_pairs, gold, n_gold, rate, w=0.5, floor=0.65) -> None:
+def hybrid(job, ids, texts, mined, dense_secs, sparse_pairs, gold, n_gold, rate) -> None:
     """Hybrid candidate search, measured: the dense model's top-10 pairs (``mined``) joined to
     the SPLADE's candidates, ranked as the app ranks (core.margins): each model's cosine in
     context over its own candidates, a pair's first-stage score the larger of its two. The
-    app's reranked pairs (each question's best, from ``floor`` in context) plus each
-    question's best dense pair from ``floor`` when the SPLADE run did not rerank it; reranked
-    pairs rank first by ``w * reranker + (1 - w) * first``, the rest by ``first``. Costs: the
-    dense encode and search (``dense_secs``) and the extra pairs reranked."""
+    app's reranked pairs (each question's best, from the app's floor in context) plus each
+    question's best dense pair from that floor when the SPLADE run did not rerank it; reranked
+    pairs rank first by ``w * reranker + (1 - w) * first`` (the app's weight), the rest by
+    ``first``. Costs: the dense encode and search (``dense_secs``) and the extra pairs reranked."""
     from quoradesk.core.margins import margin_scores
     from quoradesk.core.rerank import rerank_scores
+
+    app = MiningParams()
+    floor, w = app.rerank_floor, app.rerank_weight
 
     a, b, first_sparse, ce, rank = sparse_pairs
     first = {(int(x), int(y)): f for x, y, f in zip(a, b, first_sparse, strict=True)}
@@ -150,8 +153,9 @@ def hybrid(job, ids, texts, mined, dense_secs, sparse_pairs, gold, n_gold, rate,
     dense_first = margin_scores(np.searchsorted(questions, da), np.searchsorted(questions, db),
                                 np.array([score for score, _, _ in mined]), len(questions))
     dense = dict(zip(dense_pairs, dense_first.tolist(), strict=True))
+    dense_ranked = sorted(dense, key=lambda p: -dense[p])
     best_dense = {}
-    for p in sorted(dense, key=lambda p: -dense[p]):
+    for p in dense_ranked:
         for q in p:
             best_dense.setdefault(q, p)
     extra = sorted({p for p in best_dense.values() if p not in chosen and dense[p] >= floor - 1e-9})
@@ -169,8 +173,7 @@ def hybrid(job, ids, texts, mined, dense_secs, sparse_pairs, gold, n_gold, rate,
           f"{len(extra)} more reranked in {ce_secs:.1f}s, dense stage {dense_secs:.1f}s; AP {m[0]:.4f}  "
           f"R@1x {m[1]:.4f}  R@5x {m[2]:.4f}; recall of all candidates {len(pairs & gold) / n_gold:.4f} "
           f"(SPLADE alone {len(set(first) & gold) / n_gold:.4f})")
-    order = sorted(dense, key=lambda p: -dense[p])
-    m = scores_of(order, gold, n_gold)
+    m = scores_of(dense_ranked, gold, n_gold)
     print(f"MiniLM paraphrase_mining in context (no rerank): AP {m[0]:.4f}  R@1x {m[1]:.4f}  R@5x {m[2]:.4f}")
 
 
