@@ -5,22 +5,36 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# The optional cluster packages (Ray, Milvus Lite): the tests use them, the app does not.
-CLUSTER_STAMP := $(VENV)/.cluster-stamp
+# Every package the app, the tests and the bundle install, at one exact version with its
+# hashes (requirements.lock, made by `make lock`): each machine builds the same app from the
+# same commit. pyproject.toml keeps the ranges a library user needs.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+# Where pip finds the CPU torch wheel (pip.conf's find-links on these machines): an unpinned
+# resolve would pull a multi-GB CUDA build.
+TORCH_WHEELS ?= /opt/wheels
+UV := $(BIN)/uv
+UV_FLAGS := --python $(BIN)/python --find-links $(TORCH_WHEELS)
 
-.PHONY: run demo test lint bench screenshots package install-desktop clean
+.PHONY: run demo test test-crash lint bench screenshots package lock install-desktop clean
 
-$(STAMP): pyproject.toml
+# One install for the app, the tests (dev, the cluster packages the tests use) and the bundle
+# (pyinstaller): all from the lock, hashes checked; then the project itself, without deps.
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# The CPU wheel first: an unpinned resolve would pull a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip sync --quiet --require-hashes $(UV_FLAGS) $(LOCK)
+	$(UV) pip install --quiet --no-deps $(UV_FLAGS) -e .
 	touch $(STAMP)
 
-$(CLUSTER_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,cluster]'
-	touch $(CLUSTER_STAMP)
+# The one deliberate way to move a dependency: re-resolve every range of pyproject.toml to
+# today's newest versions, then the full test run and a bundle build (with its self-test).
+lock:
+	$(PYTHON) -m pip install --quiet uv==$(UV_VERSION)
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --extra cluster --extra package \
+		--python-version 3.11 --find-links $(TORCH_WHEELS) --generate-hashes --upgrade \
+		--custom-compile-command "make lock" -o $(LOCK)
+	$(MAKE) test package
 
 run: $(STAMP)
 	$(BIN)/quoradesk gui --sample
@@ -28,7 +42,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/quoradesk demo
 
-test: $(CLUSTER_STAMP)
+test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" -q
 
 lint: $(STAMP)
@@ -40,7 +54,6 @@ bench: $(STAMP)
 
 # The double-clickable bundle: dist/quoradesk/quoradesk (see build.spec; CPU torch only).
 package: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[package]'
 	$(BIN)/pyinstaller --noconfirm --clean build.spec
 	dist/quoradesk/quoradesk --self-test
 
