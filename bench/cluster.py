@@ -40,9 +40,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from scale import DEV, variants  # noqa: E402
 
-from quoradesk.core.index import PrunedIndex, SparseIndex, prepare  # noqa: E402
 from quoradesk.core.mining import MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
+from quoradesk.core.search.index import PrunedIndex, SparseIndex, prepare  # noqa: E402
 from quoradesk.core.store import Store  # noqa: E402
 
 RAY = str(Path(sys.executable).parent / "ray")
@@ -108,7 +108,7 @@ def ray_overhead(texts: list[str], tmp: Path) -> Path:
 
 
 def milvus_search(project: Path, tmp: Path) -> None:
-    from quoradesk.core.milvus_index import MilvusIndex, connect_milvus
+    from quoradesk.core.cluster.milvus_index import MilvusIndex, connect_milvus
 
     with Store(project) as store:
         run = store.latest_run("done")
@@ -132,7 +132,7 @@ def milvus_search(project: Path, tmp: Path) -> None:
         search = time.perf_counter() - t - write
         import numpy as np
 
-        from quoradesk.core.index import canonical_pairs
+        from quoradesk.core.search.index import canonical_pairs
 
         found["Milvus Lite"] = canonical_pairs(*(np.concatenate(x) for x in zip(*parts, strict=True)), index.n)
         print(f"   {'Milvus Lite':22} {write + search:7.1f} s (write {write:.1f} s, search {search:.1f} s, "

@@ -36,7 +36,7 @@ import torch  # noqa: E402
 from scipy import sparse  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
-from quoradesk.core.encode import encode_csr  # noqa: E402
+from quoradesk.core.models.encode import encode_csr  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
@@ -100,7 +100,7 @@ def held_out_ap(model, held, bs: int, **precision) -> float:
     """Pair AP (cosine) on the labelled pairs ``held``."""
     from sklearn.metrics import average_precision_score
 
-    from quoradesk.core.index import prepare
+    from quoradesk.core.search.index import prepare
 
     texts = sorted(set(held.q1) | set(held.q2))
     pos = {t: i for i, t in enumerate(texts)}
@@ -113,7 +113,7 @@ def compare_precisions(model, texts: list[str], bs: int, names: list[str]) -> No
     """Time float32 and each precision in ``names`` (bf16: bf16 products; int8: the MLM head
     in int8; bf16+int8: both, what mining does where the CPU has both natively), and compare
     each one's vectors with float32's."""
-    from quoradesk.core.index import prepare
+    from quoradesk.core.search.index import prepare
     from quoradesk.core.training import read_pair_file, split_held_out
 
     _, held = split_held_out(read_pair_file(DEV), 0.15, seed=12)  # neither shipped model saw it

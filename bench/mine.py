@@ -47,11 +47,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
-from quoradesk.core.evaluate import mining_metrics  # noqa: E402
-from quoradesk.core.index import brute_force_top_k, make_index, prepare, strong_neighbours  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
+from quoradesk.core.search.index import brute_force_top_k, make_index, prepare, strong_neighbours  # noqa: E402
 from quoradesk.core.store import Store  # noqa: E402
+from quoradesk.core.training.evaluate import mining_metrics  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 

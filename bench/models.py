@@ -28,10 +28,11 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from mine import ranked_by  # noqa: E402
 
-from quoradesk.core import evaluate, models, training  # noqa: E402
+from quoradesk.core import models, training  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 from quoradesk.core.store import Store  # noqa: E402
+from quoradesk.core.training import evaluate  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 

@@ -46,8 +46,9 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np  # noqa: E402
 from rerank_policy import labelled_project  # noqa: E402
 
-from quoradesk.core import evaluate, models  # noqa: E402
+from quoradesk.core import models  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
+from quoradesk.core.training import evaluate  # noqa: E402
 
 
 def scores_of(ranked: list[tuple[int, int]], gold: set, n_gold: int) -> tuple[float, float, float]:
@@ -137,8 +138,8 @@ def hybrid(job, ids, texts, mined, dense_secs, sparse_pairs, gold, n_gold, rate)
     question's best dense pair from that floor when the SPLADE run did not rerank it; reranked
     pairs rank first by ``w * reranker + (1 - w) * first`` (the app's weight), the rest by
     ``first``. Costs: the dense encode and search (``dense_secs``) and the extra pairs reranked."""
-    from quoradesk.core.margins import margin_scores
-    from quoradesk.core.rerank import rerank_scores
+    from quoradesk.core.models.rerank import rerank_scores
+    from quoradesk.core.search.margins import margin_scores
 
     app = MiningParams()
     floor, w = app.rerank_floor, app.rerank_weight

@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
+from quoradesk.core.models.rerank import rerank_scores  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
-from quoradesk.core.rerank import rerank_scores  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 

@@ -49,9 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-from quoradesk.core.index import WIDE_CAPS, WIDE_UP_TO, PrunedIndex, SparseIndex, prepare  # noqa: E402
 from quoradesk.core.mining import MiningParams  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
+from quoradesk.core.search.index import WIDE_CAPS, WIDE_UP_TO, PrunedIndex, SparseIndex, prepare  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 SIZES = (10_000, 20_000, 50_000, 100_000, 200_000, 500_000)

@@ -32,11 +32,11 @@ import torch  # noqa: E402
 from mine import recall_at  # noqa: E402
 
 from quoradesk.core import models  # noqa: E402
-from quoradesk.core.encode import encode_csr  # noqa: E402
-from quoradesk.core.evaluate import mining_metrics  # noqa: E402
-from quoradesk.core.index import WIDE_CAPS, PrunedIndex, SparseIndex, prepare  # noqa: E402
 from quoradesk.core.mining import MiningParams  # noqa: E402
+from quoradesk.core.models.encode import encode_csr  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
+from quoradesk.core.search.index import WIDE_CAPS, PrunedIndex, SparseIndex, prepare  # noqa: E402
+from quoradesk.core.training.evaluate import mining_metrics  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 DEFAULT_CAPS = "1024/48/48,1024/48/32,1024/40/32,1024/32/32,768/48/32"

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from quoradesk.core import models, training  # noqa: E402
-from quoradesk.core.training_dense import DenseConfig, train_dense  # noqa: E402
+from quoradesk.core.training.dense import DenseConfig, train_dense  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
 

@@ -40,11 +40,11 @@ def sample_gold_pairs(path: Path) -> set[tuple[str, str]]:
 
 def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
     from .core import models
-    from .core.evaluate import mining_metrics
     from .core.mining import MiningJob
     from .core.questions import load_questions
     from .core.resources import SAMPLE_QUESTIONS
     from .core.store import Store
+    from .core.training import mining_metrics
 
     try:
         shipped = (models.SHIPPED_SPARSE_MINILM, models.SHIPPED_SPARSE, models.SHIPPED_CROSS)
@@ -70,7 +70,7 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
             return 1
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
         out(f"mined: {store.count_pairs(run.id)} pairs in {seconds:.1f} s ({stages}) on {job.device}")
-        from .core.onnx_rerank import Int8CrossEncoder
+        from .core.models import Int8CrossEncoder
 
         engine = "int8 in ONNX Runtime" if isinstance(job.reranker(), Int8CrossEncoder) else "float32"
         out(f"reranker: {engine}" + (f" ({job.reranker_note})" if job.reranker_note else ""))

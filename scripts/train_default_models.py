@@ -77,7 +77,7 @@ def log(msg: str) -> None:
 def sweep(kind, base, train, device, grid, config, out_root):
     """Sparse: select on mining AP over the validation questions (what the app does);
     cross: on pair-classification AP (what reranking needs)."""
-    from quoradesk.core.evaluate import mining_eval
+    from quoradesk.core.training.evaluate import mining_eval
 
     fit, val = training.split_held_out(train, 0.10, seed=13)
     if kind == "sparse":
@@ -138,7 +138,7 @@ def cross_teacher(args, base, train) -> Path:
 
 def check_half(kind, result, held_out, tolerance=0.002) -> None:
     """Keep the fp16 save only if the reloaded model's held-out metrics barely move."""
-    from quoradesk.core import evaluate
+    from quoradesk.core.training import evaluate
 
     if kind == "sparse":
         reloaded = models.load_sparse_encoder(result.path, "cpu")
@@ -162,7 +162,7 @@ def check_half(kind, result, held_out, tolerance=0.002) -> None:
 def sparse_figures(model, pairs) -> dict:
     """A SPLADE's pair and mining figures on ``pairs`` (the validation split; the held-out
     split after masking, since the card's metrics_after were measured before it)."""
-    from quoradesk.core.evaluate import evaluate_sparse, mining_eval
+    from quoradesk.core.training.evaluate import evaluate_sparse, mining_eval
 
     m, mm = evaluate_sparse(model, pairs), mining_eval(model, pairs)
     return {"cosine_ap": round(m["cosine_ap"], 4), "cosine_accuracy": round(m["cosine_accuracy"], 4),
@@ -211,7 +211,7 @@ def main() -> None:
         jobs.append(("sparse", args.sparse_base, replace(SPARSE_CONFIG, **args.sparse_config),
                      SPARSE_GRID, "splade-quora"))
     if args.what in ("sparse-minilm", "all"):
-        from quoradesk.core.splade_base import splade_from_dense
+        from quoradesk.core.training.splade_base import splade_from_dense
 
         # The head's bias is set on the training questions (never the held-out ones).
         base = splade_from_dense(args.dense_base, Path(tempfile.mkdtemp(prefix="splade-minilm-base-")),
@@ -245,7 +245,7 @@ def main() -> None:
                         f"{k}={v:.4f}" for k, v in e.values.items() if k.endswith(("_ap", "accuracy", "_f1")))))
         log(f"{kind}: {result.seconds:.0f}s, {result.steps} steps, held-out {result.metrics}")
         if name == "splade-minilm-quora":  # [CLS] and the other special entries out (splade_base)
-            from quoradesk.core.splade_base import mask_special_tokens
+            from quoradesk.core.training.splade_base import mask_special_tokens
 
             masked = mask_special_tokens(result.model)
             result.card["special_tokens_masked"] = {"entries": masked, "held_out_after": sparse_figures(
@@ -261,7 +261,7 @@ def main() -> None:
             log(f"{kind}: validation pair AP {f['cosine_ap']:.4f}, mining recall {f['mining_recall']:.4f} "
                 f"AP {f['mining_ap']:.4f}")
         else:
-            from quoradesk.core.evaluate import evaluate_cross
+            from quoradesk.core.training.evaluate import evaluate_cross
 
             m = evaluate_cross(result.model, val)
             log(f"{kind}: validation accuracy {m['accuracy']:.4f}, AP {m['average_precision']:.4f}")
@@ -270,7 +270,7 @@ def main() -> None:
         if args.half:
             check_half(kind, result, held_out)
         if kind == "cross":  # its int8 file ships beside it (onnx_rerank.ship_int8)
-            from quoradesk.core.onnx_rerank import ship_int8
+            from quoradesk.core.models.onnx_rerank import ship_int8
 
             log(f"int8 reranker: {ship_int8(models.load_cross_encoder(result.path, 'cpu'), result.path)}")
         summary[kind] = {"seconds": result.seconds, "metrics": result.metrics, "config": asdict(config)}

@@ -19,10 +19,10 @@ import pytest
 
 from quoradesk.core import ask, models
 from quoradesk.core.ask import AskError, AskService
-from quoradesk.core.margins import usual_closeness
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
+from quoradesk.core.search.margins import usual_closeness
 from quoradesk.core.store import ProjectError, Store
 
 

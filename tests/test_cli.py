@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from quoradesk.cli import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_PROJECT, SAMPLE, main
+from quoradesk.cli import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_PROJECT, main
+from quoradesk.core.resources import SAMPLE_QUESTIONS as SAMPLE
 from quoradesk.core.store import Store
 
 

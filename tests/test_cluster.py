@@ -18,10 +18,10 @@ from scipy import sparse
 
 from quoradesk.core import models
 from quoradesk.core.cluster import ClusterError, collection_name
-from quoradesk.core.index import SparseIndex, prepare
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
+from quoradesk.core.search.index import SparseIndex, prepare
 from quoradesk.core.store import Store
 
 WHY = "needs the optional cluster packages: pip install 'quoradesk[cluster]' (make test installs them)"
@@ -99,8 +99,8 @@ def test_ray_local_with_milvus_lite_finds_the_local_pairs(source, tmp_path, requ
 def test_milvus_collection_is_reused_and_matches_the_exact_index(tmp_path, encoder):
     """A grown project writes only its new questions; a changed vector is rewritten; the
     search gives the exact index's pairs and scores."""
-    from quoradesk.core.encode import encode_csr
-    from quoradesk.core.milvus_index import MilvusIndex, connect_milvus
+    from quoradesk.core.cluster.milvus_index import MilvusIndex, connect_milvus
+    from quoradesk.core.models.encode import encode_csr
 
     texts = load_questions(SAMPLE_QUESTIONS).questions
     matrix = prepare(encode_csr(encoder, [q.text for q in texts]), "cosine")

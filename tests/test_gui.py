@@ -132,7 +132,8 @@ def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, pair_s
 
     import torch
 
-    from quoradesk.core import explain, models
+    from quoradesk.core import models
+    from quoradesk.core.review import explain
 
     window.open_project(tmp_path / "p.sqlite")
     import_file(qtbot, window, pair_slice(800))
@@ -148,7 +149,7 @@ def test_ui_thread_stays_responsive_while_mining(qtbot, window, tmp_path, pair_s
     def on_thread(calls, f):
         return lambda *a, **k: calls.append(threading.get_ident()) or f(*a, **k)
 
-    monkeypatch.setattr(models, "load_sparse_encoder", on_thread(loaders, models.load_sparse_encoder))
+    monkeypatch.setattr(models, "shared_sparse_encoder", on_thread(loaders, models.shared_sparse_encoder))
     monkeypatch.setattr(Store, "ranking_scores", on_thread(score_readers, Store.ranking_scores))
     monkeypatch.setattr(explain, "explain_match", on_thread(explainers, explain.explain_match))
     hook = torch.nn.modules.module.register_module_forward_pre_hook(

@@ -13,10 +13,10 @@ import pytest
 from killed_runs import kill_when_encoded
 from owned_data import sample_pairs, write_pairs
 
-from quoradesk.core.evaluate import mining_metrics
 from quoradesk.core.mining import MiningJob, MiningParams, encode_chunks
 from quoradesk.core.questions import load_questions
 from quoradesk.core.store import Store
+from quoradesk.core.training.evaluate import mining_metrics
 
 N_PAIRS = 300
 
@@ -139,7 +139,7 @@ def test_strong_neighbours_beyond_top_k_are_mined_too(mined, splade_path):
 
 
 def test_search_on_threads_gives_the_serial_result(mined):
-    from quoradesk.core.index import PrunedIndex, SparseIndex, prepare
+    from quoradesk.core.search.index import PrunedIndex, SparseIndex, prepare
 
     _, _, store, job, _ = mined
     run = store.get_run(job.run_record.id)
@@ -230,7 +230,7 @@ def test_auto_search_past_the_exact_work_limit_runs_pruned_and_says_so(mined, sp
     """'auto' estimates exact search's work (index.exact_work) and goes pruned past the limit;
     pruned search is approximate, so the run's note (shown by the CLI and the Mine tab's
     done message) says so. Here the limit is set below this small project's work."""
-    from quoradesk.core import index
+    from quoradesk.core.search import index
 
     _, _, store, job, _ = mined
     assert "pruned" not in job.run_record.note  # the reference run searched exactly

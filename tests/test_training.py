@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from owned_data import write_pairs
 
-from quoradesk.core import evaluate, models, training
-from quoradesk.core.training import TrainingError
-from quoradesk.core.training_events import LossHistory
+from quoradesk.core import models, training
+from quoradesk.core.training import TrainingError, evaluate
+from quoradesk.core.training.events import LossHistory
 
 
 @pytest.fixture(scope="module")
@@ -86,18 +86,19 @@ def test_sparse_training_lowers_the_loss(split, tmp_path):
     ("mps", True, True, False),  # no bf16 autocast there
 ])
 def test_training_precision_follows_the_device(device, setting, native, expected, monkeypatch):
-    from quoradesk.core.training_dense import DenseConfig
+    from quoradesk.core.training.dense import DenseConfig
+    from quoradesk.core.training.trainers import _use_bf16
 
     monkeypatch.setattr(models, "native_bf16", lambda: native)
     for config in (training.SparseConfig(bf16=setting), training.CrossConfig(bf16=setting),
                    DenseConfig(bf16=setting)):
-        assert training._use_bf16(config, device) is expected
+        assert _use_bf16(config, device) is expected
 
 
 def test_splade_from_the_dense_model_expands_questions_and_trains(split, tmp_path, monkeypatch):
     """The accurate SPLADE's starting point: MiniLM's body with a masked-LM head tied to its
     own word embeddings, usable (sparse, expanding) before training, and trainable."""
-    from quoradesk.core.splade_base import mask_special_tokens, splade_from_dense
+    from quoradesk.core.training.splade_base import mask_special_tokens, splade_from_dense
 
     train, _ = split
     base = splade_from_dense(models.minilm_path(), tmp_path / "base", sorted(set(train.q1)), active_terms=128)
@@ -122,7 +123,7 @@ def test_splade_from_the_dense_model_expands_questions_and_trains(split, tmp_pat
 
 
 def test_splade_from_dense_refuses_what_it_cannot_build(tmp_path):
-    from quoradesk.core.splade_base import splade_from_dense
+    from quoradesk.core.training.splade_base import splade_from_dense
 
     with pytest.raises(TrainingError, match="At least 16 sample questions"):
         splade_from_dense(models.minilm_path(), tmp_path / "a", ["How?"] * 3)
@@ -331,7 +332,7 @@ def test_loss_trend_is_a_debiased_moving_average():
 
 @pytest.mark.parametrize("loss", ["mnrl", "online-contrastive"])
 def test_dense_training_lowers_the_loss_and_loads_offline(split, tmp_path, loss, monkeypatch):
-    from quoradesk.core.training_dense import DenseConfig, train_dense
+    from quoradesk.core.training.dense import DenseConfig, train_dense
 
     train, held = split
     if loss == "mnrl":  # duplicates only, in-batch negatives
@@ -357,7 +358,7 @@ def test_dense_training_lowers_the_loss_and_loads_offline(split, tmp_path, loss,
 
 
 def test_dense_stop_request_ends_training_within_one_step(split, tmp_path):
-    from quoradesk.core.training_dense import DenseConfig, train_dense
+    from quoradesk.core.training.dense import DenseConfig, train_dense
 
     train, _ = split
     stop = threading.Event()
@@ -372,7 +373,7 @@ def test_dense_stop_request_ends_training_within_one_step(split, tmp_path):
 
 
 def test_dense_training_refuses_bad_settings_before_training(split, tmp_path):
-    from quoradesk.core.training_dense import DenseConfig, train_dense
+    from quoradesk.core.training.dense import DenseConfig, train_dense
 
     train, _ = split
     with pytest.raises(TrainingError, match="Unknown dense loss"):

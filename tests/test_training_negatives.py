@@ -13,8 +13,8 @@ from owned_data import write_pairs
 
 from quoradesk.core import models, training
 from quoradesk.core.training import TrainingError
-from quoradesk.core.training_data import LabelledPairs
-from quoradesk.core.training_negatives import (
+from quoradesk.core.training.data import LabelledPairs
+from quoradesk.core.training.negatives import (
     duplicate_groups,
     hard_negatives,
     restate_sides,

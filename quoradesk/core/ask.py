@@ -19,7 +19,7 @@ Asking never writes to the project: questions that have no stored encoding yet (
 since the last run) are encoded in memory. Only ``add`` writes (the question, in an import of
 its own, and its encoding, so the next mining run need not encode it again).
 
-Matches are ranked as a run ranks its pairs (core.margins): by cosine in context, the cosine
+Matches are ranked as a run ranks its pairs (core.search.margins): by cosine in context, the cosine
 raised or lowered by its margin over the two questions' usual closeness. A stored question's
 usual closeness comes from the latest finished run with this model (the mean of its two best
 cosines among the run's pairs), the asked question's from its own two best matches; a
@@ -38,12 +38,12 @@ import numpy as np
 from scipy import sparse
 
 from . import models
-from .explain import Explanation, explain_match
-from .index import prepare
-from .margins import NEIGHBOURS, in_context, usual_closeness
 from .mining import MiningParams
+from .models.rerank import rerank_scores
 from .questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
-from .rerank import rerank_scores
+from .review.explain import Explanation, explain_match
+from .search.index import prepare
+from .search.margins import NEIGHBOURS, in_context, usual_closeness
 from .store import Store
 
 # A project whose un-encoded questions are more than this says to mine it first: encoding
@@ -88,7 +88,7 @@ class Match:
     score: float  # what the list is ranked by: 0.5 x reranker + 0.5 x first_score, or first_score
     sparse_score: float  # cosine similarity of the SPLADE vectors
     rerank_score: float | None
-    first_score: float = 0.0  # the cosine in context (core.margins), as a run's pairs have it
+    first_score: float = 0.0  # the cosine in context (core.search.margins), as a run's pairs have it
     labels: dict[str, int] = field(default_factory=dict)  # its reviewed pairs: {"accepted": 2, ...}
     why: Explanation = field(default_factory=Explanation)
     same_text: bool = False  # the project holds exactly this question
@@ -133,12 +133,12 @@ class AskService:
         self.device = models.pick_device(device)
         self.sparse_model = models.sparse_model_path(sparse_model) if sparse_model else self._run_model()
         self.model_key = models.model_key(self.sparse_model)
-        self.encoder = models.load_sparse_encoder(self.sparse_model, self.device)
+        self.encoder = models.shared_sparse_encoder(self.sparse_model, self.device)
         self.reranker = None
         if reranker is True:
             reranker = models.default_reranker_path()
         if reranker:
-            self.reranker = models.load_cross_encoder(reranker, self.device, int8=int8)
+            self.reranker = models.shared_cross_encoder(reranker, self.device, int8=int8)
         defaults = MiningParams()
         self.weight = defaults.rerank_weight  # as mining fuses the two scores (cosine)
         self.margin_weight = defaults.margin_weight if margin_weight is None else margin_weight
@@ -205,7 +205,7 @@ class AskService:
 
     def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
         """Rows in ``ids`` order: stored encodings, and in-memory ones for ``missing``."""
-        from .encode import encode_csr
+        from .models.encode import encode_csr
 
         have = np.setdiff1d(ids, missing, assume_unique=True)
         dim = self.encoder.get_embedding_dimension()
@@ -262,7 +262,7 @@ class AskService:
     def ask(self, text, top: int = 10) -> AskResult:
         """The ``top`` stored questions closest to ``text``, best first; AskError for a text
         that cannot be a question (empty, too long, binary)."""
-        from .encode import encode_csr
+        from .models.encode import encode_csr
 
         question = clean_question(text)
         top = max(1, min(int(top), 100))
@@ -325,7 +325,7 @@ class AskService:
     def add(self, text) -> int:
         """Add ``text`` to the project (an import of its own) and to the index; returns its
         question id (the existing one when the project has this text already)."""
-        from .encode import encode_csr
+        from .models.encode import encode_csr
 
         question = clean_question(text)
         existing = self.store._ids_for_texts([question]).get(question)

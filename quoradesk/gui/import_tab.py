@@ -154,7 +154,7 @@ class ImportTab(QWidget):
             return
         name, _ = QFileDialog.getSaveFileName(self, "Export rejected rows", "rejected.csv", "CSV (*.csv)")
         if name:
-            from ..core.export import safe_cell
+            from ..core.review import safe_cell
 
             with open(name, "w", newline="", encoding="utf-8-sig") as fh:
                 w = csv.writer(fh)

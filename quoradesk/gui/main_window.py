@@ -191,6 +191,9 @@ class MainWindow(QMainWindow):
         if self.store is not None:
             self.store.close()
         self.store = store
+        # The last run's model belongs to the project closed: kept here, a shared model that no
+        # other project uses would stay in memory (models.loading releases what no one holds).
+        self.mine_tab.finished_encoder = None
         recent = [str(path)] + [p for p in self.recent() if p != str(path)]
         self.settings.setValue("recent", recent[:MAX_RECENT])
         self.update_title()

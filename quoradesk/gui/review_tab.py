@@ -28,8 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import export
-from ..core.review import FirstView, ReviewSession
+from ..core.review import FirstView, ReviewSession, export_groups, export_pairs, export_unique
 from ..core.store import Store
 from .pair_table import PAGE, PairTableModel
 from .worker import GeneratorWorker
@@ -348,11 +347,11 @@ class ReviewTab(QWidget):
         store, run, t = self.window.store, self.review.run.id, self.review.threshold
         try:
             if kind == 0:
-                n = export.export_pairs(store, run, path, min_score=t)
+                n = export_pairs(store, run, path, min_score=t)
             elif kind == 1:
-                n = export.export_groups(store, run, path, t)
+                n = export_groups(store, run, path, t)
             else:
-                n = export.export_unique(store, run, path, t)
+                n = export_unique(store, run, path, t)
         except OSError as exc:
             self.error.emit(f"Could not write {path}: {exc.strerror or exc}")
             return 0

@@ -28,8 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import models, training
-from ..core.training_dense import DenseConfig, train_dense
-from ..core.training_events import LossHistory
+from ..core.training import DenseConfig, LossHistory, train_dense
 from .widgets import PathField
 from .worker import GeneratorWorker
 
