@@ -5,11 +5,15 @@
     curl -s localhost:8765/ask -H 'content-type: application/json' \\
          -d '{"text": "How do I learn Python fast?", "top": 5}'
 
-- ``GET /health``: ``{"status": "loading" | "ready" | "failed", "questions": N, ...}``.
+- ``GET /health``: 200 ``{"status": "ready", "questions": N, ...}`` once the models and the
+  index are loaded; before that 503 ``{"status": "loading"}``, and 500 ``{"status": "failed",
+  "error": ...}`` for a project that cannot be opened.
 - ``POST /ask``: ``{"text": str, "top": 1-100 (10), "add": bool (false)}`` -> the
-  ``AskResult.to_dict()`` of ``core.ask``; 400 for a text that cannot be a question (empty,
-  too long, binary), 413 past ``MAX_BODY`` bytes, 422 for malformed JSON or fields, 401
-  without the token when one is set, 503 while the models load.
+  ``AskResult.to_dict()`` of ``core.ask``. Sent while the models load, it waits for them (up
+  to ``LOAD_WAIT`` seconds) and then answers; 503 only past that wait. 400 for a text that
+  cannot be a question (empty, too long, binary), 413 past ``MAX_BODY`` bytes, 422 for
+  malformed JSON or fields, 401 without the token when one is set. Every 503 carries
+  Retry-After.
 
 It binds to 127.0.0.1 unless told otherwise; the CLI refuses another address without a token,
 which clients then send as ``Authorization: Bearer TOKEN``. Every call to the service runs on
@@ -26,6 +30,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 MAX_BODY = 64 * 1024  # bytes of a request body: a question is at most 5,000 characters
+LOAD_WAIT = 60.0  # seconds a POST /ask sent during loading waits for the models
+RETRY_AFTER = "2"  # seconds, on every 503: loading the sample's models takes about 6 s
 
 
 class BodyLimit:
@@ -69,7 +75,10 @@ async def _too_large(send, limit: int) -> None:
 
 def make_app(db: str | Path, *, token: str | None = None, service_options: dict | None = None):
     """The FastAPI app for project ``db``; the Ask service loads in the background at start."""
+    import threading
+
     from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
     from .core.ask import AskError, AskService
@@ -77,6 +86,7 @@ def make_app(db: str | Path, *, token: str | None = None, service_options: dict 
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ask")  # one SQLite thread
     state: dict = {"status": "loading", "error": None, "service": None, "store": None}
+    settled = threading.Event()  # set once loading ended, ready or failed
 
     def open_service() -> None:
         started = time.perf_counter()
@@ -87,6 +97,8 @@ def make_app(db: str | Path, *, token: str | None = None, service_options: dict 
             state["status"] = "ready"
         except Exception as exc:  # reported by /health and every /ask
             state["status"], state["error"] = "failed", str(exc) or type(exc).__name__
+        finally:
+            settled.set()
 
     def close_service() -> None:
         if state["store"] is not None:
@@ -115,7 +127,7 @@ def make_app(db: str | Path, *, token: str | None = None, service_options: dict 
         add: bool = Field(False, description="also add the question to the project")
 
     @app.get("/health", dependencies=[Depends(authorised)])
-    def health() -> dict:
+    def health():
         service = state["service"]
         out = {"status": state["status"], "project": str(db)}
         if state["error"]:
@@ -123,14 +135,19 @@ def make_app(db: str | Path, *, token: str | None = None, service_options: dict 
         if service is not None:
             out.update(questions=len(service.ids), open_seconds=state["open_seconds"],
                        model=str(service.sparse_model), reranked=service.reranker is not None)
-        return out
+        if state["status"] == "loading":  # not ready: a client waiting on /health waits on this
+            return JSONResponse(out, status_code=503, headers={"Retry-After": RETRY_AFTER})
+        return JSONResponse(out, status_code=500 if state["status"] == "failed" else 200)
 
     @app.post("/ask", dependencies=[Depends(authorised)])
     async def ask(body: AskRequest) -> dict:
+        if not settled.is_set():  # wait for the models rather than fail the first question
+            await asyncio.get_running_loop().run_in_executor(None, settled.wait, LOAD_WAIT)
         if state["status"] == "loading":
-            raise HTTPException(503, "the models are loading; try again in a few seconds")
+            raise HTTPException(503, f"the models are still loading after {LOAD_WAIT:.0f} s; try again",
+                                headers={"Retry-After": RETRY_AFTER})
         if state["status"] == "failed":
-            raise HTTPException(503, f"the project could not be opened: {state['error']}")
+            raise HTTPException(500, f"the project could not be opened: {state['error']}")
         service: AskService = state["service"]
 
         def run() -> dict:

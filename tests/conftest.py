@@ -79,3 +79,24 @@ def encoder(splade_path):
     from quoradesk.core import models
 
     return models.load_sparse_encoder(splade_path, "cpu")
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    """The app's settings and data folder in this test's own folder (a first run)."""
+    from PySide6.QtCore import QSettings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    """The real main window, shown offscreen, closed after the test."""
+    from quoradesk.gui.main_window import MainWindow
+
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()

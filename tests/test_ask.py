@@ -329,3 +329,37 @@ def test_models_load_offline(mined_sample, monkeypatch):
     with Store(mined_sample, create=False) as store:
         service = AskService(store, sparse_model=models.SHIPPED_SPARSE)
         assert service.ask("Is green tea healthy?").matches
+
+
+def test_serve_says_loading_then_ready_and_a_question_sent_while_loading_waits(project):
+    """/health is 503 with Retry-After while the models load, 200 once ready; a question posted
+    as soon as the port answers (the models take seconds) waits for them and gets its answer."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "quoradesk", "serve", "--db", str(project), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:  # the first answer of the port
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=5) as resp:
+                    first = (resp.status, resp.headers, json.loads(resp.read()))
+                break
+            except urllib.error.HTTPError as err:
+                first = (err.code, err.headers, json.loads(err.read()))  # headers: any case
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert time.time() < deadline, "the server never answered"
+                time.sleep(0.1)
+        status, headers, body = first
+        assert (status, body["status"]) in ((503, "loading"), (200, "ready"))
+        if status == 503:
+            assert int(headers.get("Retry-After")) > 0
+        status, answer = request(base + "/ask", {"text": "How can I learn Python fast?", "top": 3})
+        assert status == 200 and "Python" in answer["matches"][0]["text"]
+        status, health = request(base + "/health")
+        assert status == 200 and health["status"] == "ready"
+    finally:
+        proc.terminate()
+        proc.wait(30)

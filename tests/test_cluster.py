@@ -198,20 +198,6 @@ def test_ray_run_killed_mid_encode_resumes_to_the_same_pairs(tmp_path, splade_pa
 # ---------------------------------------------------------------- the Mine tab's Advanced box
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtCore import QSettings
-
-    from quoradesk.gui.main_window import MainWindow
-
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-
-
 def open_sample_project(qtbot, w, path: Path) -> None:
     assert w.open_project(path)
     w.import_tab.load(SAMPLE_QUESTIONS)

@@ -13,21 +13,6 @@ from quoradesk.core.store import Store
 from quoradesk.gui.main_window import MainWindow
 
 
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-
-
-@pytest.fixture
-def window(qtbot, settings):
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-
-
 def import_file(qtbot, w, path):
     w.import_tab.load(path)
     qtbot.waitUntil(lambda: w.import_tab.result is not None, timeout=30000)

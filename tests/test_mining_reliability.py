@@ -295,6 +295,11 @@ def test_project_written_by_schema_1_opens_with_its_data(tmp_path):
         assert s.undo_label() == (3, 4)
     with Store(copy, create=False) as s:  # opened again: nothing left to bring up
         assert s.meta("schema_version") == "2" and s.integrity_ok()
+    # the file as it was before the migration, kept beside it
+    with sqlite3.connect(tmp_path / "old.sqlite.schema1.bak") as conn:
+        assert conn.execute("select value from meta where key = 'schema_version'").fetchone() == ("1",)
+        assert conn.execute("select a, b from pairs order by score desc, sparse_score desc, a desc, b desc"
+                            ).fetchall() == order_before
 
 
 def test_pending_upgrade_reads_only_and_says_how_many_pairs(tmp_path):

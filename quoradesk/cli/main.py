@@ -23,7 +23,7 @@ import argparse
 import sqlite3
 import sys
 
-from . import ask, project, train
+from . import ask, health, project, train
 from .common import (
     EXIT_CLUSTER,
     EXIT_ERROR,
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_parsers(sub)
     train.add_parsers(sub)
     ask.add_parsers(sub)
+    health.add_parsers(sub)
 
     sp = sub.add_parser("gui", help="open the desktop app (the default with no command)")
     sp.add_argument("project", nargs="?", help="a project file to open")

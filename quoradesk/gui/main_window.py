@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
 from ..core import models
 from ..core.resources import SAMPLE_QUESTIONS as SAMPLE
 from ..core.resources import user_data_dir
-from ..core.store import ProjectError, Store, pending_upgrade
+from ..core.store import (
+    ProjectError,
+    Store,
+    check_project,
+    journal_path,
+    pending_upgrade,
+    repair_project,
+)
 from .ask_tab import AskTab
 from .import_tab import ImportTab
 from .mine_tab import MineTab
@@ -55,8 +62,16 @@ class MainWindow(QMainWindow):
         self.banner.setStyleSheet("QLabel { background: #f8d7da; color: #721c24; padding: 8px; }")
         self.banner_close = QPushButton("Dismiss")
         self.banner_close.clicked.connect(self.hide_error)
+        # Shown with a damaged project's message: recover what is readable into a new file.
+        self.banner_repair = QPushButton("Repair…")
+        self.banner_repair.clicked.connect(self.repair_dialog)
+        self.banner_repair.hide()
+        self.damaged: Path | None = None  # the damaged project the banner speaks of
+        self.checks: set[GeneratorWorker] = set()  # every check still running (one per open)
+        self.repair_worker: GeneratorWorker | None = None
         banner_row = QHBoxLayout()
         banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.banner_repair)
         banner_row.addWidget(self.banner_close)
         self.banner_box = QWidget()
         self.banner_box.setLayout(banner_row)
@@ -131,6 +146,8 @@ class MainWindow(QMainWindow):
             ("&New project…", self.new_project_dialog, QKeySequence.New),
             ("&Open project…", self.open_project_dialog, QKeySequence.Open),
             ("Open the &sample", self.open_sample, None),
+            ("&Check project", self.check_current, None),
+            ("&Repair a project…", self.repair_dialog, None),
         ):
             action = QAction(text, self)
             if key is not None:
@@ -166,6 +183,71 @@ class MainWindow(QMainWindow):
 
     def hide_error(self) -> None:
         self.banner_box.hide()
+        self.banner_repair.hide()
+
+    # ---------------------------------------------------------------- damaged projects
+
+    def check_in_background(self, path: Path, *, say_healthy: bool = False) -> None:
+        """SQLite's quick check of ``path`` on a worker (it reads the whole file: about
+        ``docs/benchmarks.md``'s figure at 100,000 questions); a damaged file gets the banner
+        with Repair."""
+        path = Path(path)
+        worker = GeneratorWorker(lambda: check_project(path))
+
+        def done(report) -> None:
+            if not report.healthy:
+                self.show_damaged(path, "; ".join(report.problems[:3]))
+            elif say_healthy:
+                self.statusBar().showMessage(f"{path.name} is healthy ({report.counts.get('questions', 0):,} questions)", 8000)
+
+        # Kept until it ends: a worker dropped while its thread runs would take the thread down.
+        worker.finished.connect(lambda report: (self.checks.discard(worker), done(report)))
+        worker.failed.connect(lambda message: (self.checks.discard(worker), self.show_error(message)))
+        self.checks.add(worker)
+        worker.start()
+
+    def check_current(self) -> None:
+        if self.store is not None:
+            self.check_in_background(self.store.path, say_healthy=True)
+
+    def show_damaged(self, path: Path, problem: str) -> None:
+        self.damaged = Path(path)
+        self.show_error(f"{self.damaged.name} is damaged ({problem}). Your labels are also kept in "
+                        f"{journal_path(self.damaged).name} beside it. Repair recovers what is readable "
+                        f"into a new project; the damaged file is left as it is.")
+        self.banner_repair.show()
+
+    def repair_dialog(self) -> None:
+        source = self.damaged or (self.store.path if self.store is not None else None)
+        if source is None:
+            source, _ = QFileDialog.getOpenFileName(self, "Project to repair", "", "QuoraDesk projects (*.sqlite)")
+            if not source:
+                return
+        source = Path(source)
+        out, _ = QFileDialog.getSaveFileName(self, "Save the recovered project as",
+                                             str(source.with_name(source.stem + "-recovered.sqlite")),
+                                             "QuoraDesk projects (*.sqlite)")
+        if out:
+            self.repair_to(source, Path(out))
+
+    def repair_to(self, source: Path, out: Path) -> None:
+        """Recover ``source`` into ``out`` on a worker, then open ``out`` and say what came back."""
+        self.statusBar().showMessage(f"Recovering {source.name} into {out.name}…")
+        if self.store is not None and self.store.path == source:
+            self.store.close()  # only read by the repair, but no window writes it meanwhile
+            self.store = None
+        worker = GeneratorWorker(lambda: repair_project(source, out))
+
+        def done(result) -> None:
+            self.damaged = None
+            self.hide_error()
+            self.open_project(out)
+            self.statusBar().showMessage(" ".join(result.lines()[1:])[:400], 30000)
+
+        worker.finished.connect(done)
+        worker.failed.connect(self.show_error)
+        self.repair_worker = worker
+        worker.start()
 
     def threshold_for(self, store: Store) -> float | None:
         value = self.settings.value(f"threshold/{store.path}")
@@ -187,6 +269,8 @@ class MainWindow(QMainWindow):
             store = Store(path)
         except ProjectError as exc:
             self.show_error(str(exc))
+            if Path(path).is_file():  # a damaged file: said with Repair once the check confirms it
+                self.check_in_background(Path(path))
             return False
         if self.store is not None:
             self.store.close()
@@ -202,6 +286,7 @@ class MainWindow(QMainWindow):
         self.mine_tab.refresh()
         self.import_tab.add_button.setEnabled(self.import_tab.result is not None)
         self.review_tab.load()
+        self.check_in_background(store.path)  # a damaged file is said now, not at the next write
         if store.latest_run("done") is not None:
             self.tabs.setCurrentWidget(self.review_tab)  # last results, at once
         elif store.question_count():
@@ -318,7 +403,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         # An upgrade cannot be cancelled, only waited for (or cut short: it is one transaction)
-        for worker in (self.mine_tab.worker, self.train_tab.worker, *self.review_tab.workers(), self.upgrade_worker):
+        for worker in (self.mine_tab.worker, self.train_tab.worker, *self.review_tab.workers(), self.upgrade_worker,
+                       *self.checks, self.repair_worker):
             if worker is not None and worker.running:
                 worker.cancel()
                 worker.wait(30000)

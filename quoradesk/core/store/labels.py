@@ -1,12 +1,45 @@
-"""Labels of reviewed pairs with their undo history (``Store``'s)."""
+"""Labels of reviewed pairs with their undo history (``Store``'s), and the label journal.
+
+Every change of a pair's label is also appended to ``<project>.labels.jsonl`` beside the
+project, naming both questions by their text: a user's labels are hours of work, and the
+journal gives them back even when the project file is damaged or lost whole
+(``health.repair_project`` replays it).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from .writes import _writes
 
 LABELS = ("accepted", "rejected", "unsure")
+log = logging.getLogger(__name__)
+
+
+def journal_path(project: str | Path) -> Path:
+    p = Path(project)
+    return p.with_name(p.name + ".labels.jsonl")
+
+
+def read_journal(path: str | Path) -> Iterator[dict]:
+    """The journal's entries in order; a line cut short by a crash is passed over."""
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError:
+        return
+    with fh:
+        for line in fh:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and {"text_a", "text_b", "new"} <= entry.keys():
+                yield entry
 
 
 class LabelsMixin:
@@ -29,6 +62,20 @@ class LabelsMixin:
             self.db["label_history"].insert(
                 {"a": a, "b": b, "old": old, "new": label, "time": time.time()}
             )
+        if old != label:
+            self._journal(a, b, old, label)
+
+    def _journal(self, a: int, b: int, old: str | None, new: str | None) -> None:
+        texts = dict(self.db.execute("select id, text from questions where id in (?, ?)", [a, b]).fetchall())
+        entry = {"time": time.time(), "a": a, "b": b, "text_a": texts.get(a), "text_b": texts.get(b),
+                 "old": old, "new": new}
+        try:
+            with open(journal_path(self.path), "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())  # a label the user saw saved is on disk
+        except OSError as exc:  # the label itself is in the project: warn, do not fail it
+            log.warning("could not append to the label journal %s: %s", journal_path(self.path), exc)
 
     def label(self, a: int, b: int) -> str | None:
         a, b = (a, b) if a < b else (b, a)

@@ -179,7 +179,15 @@ class Store(EncodingsMixin, PairsMixin, LabelsMixin):
 
     def _migrate(self, version: int) -> None:
         """Bring a project written by an earlier QuoraDesk up to this schema, in one
-        transaction (a failure leaves it as it was)."""
+        transaction (a failure leaves it as it was), after a copy of it as it was beside it
+        (``<name>.schema<version>.bak``, made by SQLite's backup API: consistent even mid-WAL)."""
+        backup = self.path.with_name(f"{self.path.name}.schema{version}.bak")
+        if not backup.exists():
+            target = sqlite3.connect(backup)
+            try:
+                self.db.conn.backup(target)
+            finally:
+                target.close()
         with self._transaction():
             if version < 2:
                 # Pairs mined before keep their order: their first-stage score is their cosine.
