@@ -29,9 +29,8 @@ $(STAMP): $(LOCK) pyproject.toml
 
 # The one deliberate way to move a dependency: re-resolve every range of pyproject.toml to
 # today's newest versions, then the full test run and a bundle build (with its self-test).
-lock:
-	$(PYTHON) -m pip install --quiet uv==$(UV_VERSION)
-	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --extra cluster --extra package \
+lock: $(STAMP)
+	$(UV) pip compile pyproject.toml --extra dev --extra cluster --extra package \
 		--python-version 3.11 --find-links $(TORCH_WHEELS) --generate-hashes --upgrade \
 		--custom-compile-command "make lock" -o $(LOCK)
 	$(MAKE) test package
