@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from ui_stall import wait_until  # noqa: E402 - bench/ is this script's folder
 
 from quoradesk.core import models  # noqa: E402
 from quoradesk.core.mining import MiningJob, MiningParams  # noqa: E402
@@ -43,15 +44,6 @@ def mine(path: Path, model) -> Path:
         store.add_import(load_questions(SAMPLE_QUESTIONS))
         list(MiningJob(store, sparse_model=model, params=MiningParams(), device="cpu").run())
     return path
-
-
-def wait(app, condition, timeout=180.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        app.processEvents()
-        time.sleep(0.005)
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not get there in time")
 
 
 def main() -> None:
@@ -83,12 +75,12 @@ def main() -> None:
         before = len(loaded)
         started = time.perf_counter()
         window.open_project(path)
-        wait(app, lambda before=before: len(loaded) > before)
-        wait(app, lambda: "<b>" in tokens.text() or "no explanation" in tokens.text())
+        wait_until(app, lambda before=before: len(loaded) > before, 180)
+        wait_until(app, lambda: "<b>" in tokens.text() or "no explanation" in tokens.text(), 180)
         if "<b>" not in tokens.text():
             failures.append(f"open {i + 1}: {tokens.text()}")
         window.tabs.setCurrentWidget(window.ask_tab)
-        wait(app, window.ask_tab.ready.is_set)
+        wait_until(app, window.ask_tab.ready.is_set, 180)
         if "fail" in window.ask_tab.status.text().lower() or "could not" in window.ask_tab.status.text().lower():
             failures.append(f"open {i + 1}, Ask: {window.ask_tab.status.text()}")
         sizes.append(rss_mb())

@@ -178,7 +178,7 @@ def _without_card_cycle(model):
 
 def _key(kind: str, path: str | Path, device: str, int8: bool = False) -> tuple:
     p = Path(path).expanduser().resolve()
-    return (kind, str(p), model_key(p) if p.is_dir() else "", str(device), bool(int8))
+    return (kind, str(p), model_key(p), str(device), bool(int8))  # p: checked by the caller
 
 
 def shared_sparse_encoder(path: str | Path, device: str = "cpu"):

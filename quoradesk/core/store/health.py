@@ -24,11 +24,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .labels import journal_path, read_journal
+from .project import SQLITE_MAGIC, Store, connect_read_only
+from .writes import ProjectError
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 # Copied in this order, so that what refers to a row comes after it.
 TABLES = ("imports", "questions", "rejected_rows", "runs", "encodings", "pairs", "labels", "label_history")
 BLOCK = 2048  # rowids a read asks for at once; a failing block is halved down to single rows
+# Rows that name what is not there: (table, what the check calls them, which rows). The check
+# counts them; the repair drops them from the recovered project.
+ORPHANS = (
+    ("pairs", "pairs of a run that is not there", "run_id not in (select id from runs)"),
+    ("pairs", "pairs naming a question that is not there",
+     "a not in (select id from questions) or b not in (select id from questions)"),
+    ("labels", "labels naming a question that is not there",
+     "a not in (select id from questions) or b not in (select id from questions)"),
+    ("encodings", "encodings of a question that is not there", "question_id not in (select id from questions)"),
+    ("label_history", "label changes naming a question that is not there",
+     "a not in (select id from questions) or b not in (select id from questions)"),
+)
 
 
 @dataclass
@@ -47,11 +60,6 @@ class HealthReport:
         return out
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    # mode=ro: the check and the repair never write the file they read.
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
-
 def check_project(path: str | Path, *, full: bool = False) -> HealthReport:
     """SQLite's quick check (``full``: the integrity check), the schema version, the row counts
     and rows that refer to what is not there. Reads only."""
@@ -61,11 +69,11 @@ def check_project(path: str | Path, *, full: bool = False) -> HealthReport:
         report.problems.append("no such file")
         return report
     with open(p, "rb") as fh:
-        if fh.read(16) != SQLITE_HEADER:
+        if fh.read(16) != SQLITE_MAGIC:
             report.problems.append("the file does not start as an SQLite database (its first page is damaged or it is another file)")
             return report
     try:
-        conn = _open_read_only(p)
+        conn = connect_read_only(p)  # the check never writes the file it reads
     except sqlite3.Error as exc:
         report.problems.append(f"cannot open it: {exc}")
         return report
@@ -85,18 +93,9 @@ def check_project(path: str | Path, *, full: bool = False) -> HealthReport:
                 report.counts[table] = conn.execute(f"select count(*) from {table}").fetchone()[0]
             except sqlite3.DatabaseError as exc:
                 report.problems.append(f"{table}: {exc}")
-        orphans = {
-            "pairs of a run that is not there": "select count(*) from pairs where run_id not in (select id from runs)",
-            "pairs naming a question that is not there":
-                "select count(*) from pairs where a not in (select id from questions) or b not in (select id from questions)",
-            "labels naming a question that is not there":
-                "select count(*) from labels where a not in (select id from questions) or b not in (select id from questions)",
-            "encodings of a question that is not there":
-                "select count(*) from encodings where question_id not in (select id from questions)",
-        }
-        for what, sql in orphans.items():
+        for table, what, where in ORPHANS:
             try:
-                n = conn.execute(sql).fetchone()[0]
+                n = conn.execute(f"select count(*) from {table} where {where}").fetchone()[0]
             except sqlite3.DatabaseError:
                 continue  # the table itself is damaged: already said
             if n:
@@ -134,16 +133,14 @@ def _read_rows(conn, table: str) -> tuple[list[str], list[tuple], int]:
         top = conn.execute(f"select max(rowid) from {table}").fetchone()[0] or 0
     except sqlite3.DatabaseError:
         top = None
-    rows, lost, failed = [], 0, []
+    rows, failed = [], []
     select = f"select rowid, {', '.join(columns)} from {table} where rowid between ? and ?"
 
     def read(lo: int, hi: int) -> None:
-        nonlocal lost
         try:
             rows.extend(conn.execute(select, [lo, hi]).fetchall())
         except sqlite3.DatabaseError:
             if lo == hi:
-                lost += 1
                 failed.append(lo)
                 return
             mid = (lo + hi) // 2
@@ -169,9 +166,6 @@ def repair_project(path: str | Path, out: str | Path) -> RepairResult:
     """Copy every readable row of the damaged project at ``path`` into a new project at
     ``out`` (which must not exist), then restore the labels from the journal. Reads ``path``
     only; the new project is checked before this returns."""
-    from .project import Store
-    from .writes import ProjectError
-
     src, dst = Path(path), Path(out)
     if dst.exists():
         raise ProjectError(f"{dst} exists already: name a new file for the recovered project")
@@ -183,9 +177,9 @@ def repair_project(path: str | Path, out: str | Path) -> RepairResult:
     if src.is_file():
         try:
             with open(src, "rb") as fh:
-                if fh.read(16) == SQLITE_HEADER:
+                if fh.read(16) == SQLITE_MAGIC:
                     readable = _padded_copy(src, dst, result)
-                    conn = _open_read_only(readable)
+                    conn = connect_read_only(readable)  # the repair never writes what it reads
                     conn.execute("select count(*) from sqlite_master").fetchone()
                 else:
                     result.notes.append("the file's first page is not readable: nothing but the label journal recovered")
@@ -197,9 +191,7 @@ def repair_project(path: str | Path, out: str | Path) -> RepairResult:
     _copy_journal(src, dst)  # first: the labels restored below are appended to it
     with Store(dst) as store:
         db = store.db
-        for table in TABLES:
-            if conn is None:
-                break
+        for table in TABLES if conn is not None else ():
             try:
                 columns, rows, lost = _read_rows(conn, table)
             except sqlite3.DatabaseError as exc:
@@ -261,11 +253,8 @@ def _replay_journal(store, src: Path) -> int:
         ids = []
         for text in (text_a, text_b):
             row = store.db.execute("select id from questions where text = ?", [text]).fetchone()
-            if row is None:  # a fresh id, above any the damaged file ever gave
-                fresh = 1 + max(store.db.execute("select coalesce(max(id), 0) from questions").fetchone()[0],
-                                store.db.execute("select coalesce(max(question_id), 0) from encodings").fetchone()[0])
-                store.db["questions"].insert({"id": fresh, "text": text, "sources": json.dumps(["label journal"])})
-                row = (fresh,)
+            if row is None:  # a new id: the rows that named the lost question are dropped already
+                row = (store.db["questions"].insert({"text": text, "sources": json.dumps(["label journal"])}).last_pk,)
             ids.append(row[0])
         if store.label(*ids) != label:
             store.set_label(ids[0], ids[1], label, record=False)
@@ -277,17 +266,9 @@ def _drop_orphans(store, result: RepairResult) -> None:
     """Rows that name a question the damage took (its text is gone) cannot be shown or used:
     they are counted as lost, not kept as dangling references."""
     db = store.db
-    gone = {
-        "pairs": "delete from pairs where a not in (select id from questions) or b not in (select id from questions)"
-                 " or run_id not in (select id from runs)",
-        "encodings": "delete from encodings where question_id not in (select id from questions)",
-        "labels": "delete from labels where a not in (select id from questions) or b not in (select id from questions)",
-        "label_history": "delete from label_history where a not in (select id from questions)"
-                         " or b not in (select id from questions)",
-    }
     with db.atomic():
-        for table, sql in gone.items():
-            n = db.execute(sql).rowcount
+        for table, _, where in ORPHANS:
+            n = db.execute(f"delete from {table} where {where}").rowcount
             if n and table in result.tables:
                 kept, lost = result.tables[table]
                 result.tables[table] = (kept - n, lost + n)

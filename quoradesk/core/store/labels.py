@@ -58,11 +58,11 @@ class LabelsMixin:
             self.db["labels"].upsert(
                 {"a": a, "b": b, "label": label, "updated": time.time()}, pk=("a", "b")
             )
-        if record and old != label:
-            self.db["label_history"].insert(
-                {"a": a, "b": b, "old": old, "new": label, "time": time.time()}
-            )
         if old != label:
+            if record:
+                self.db["label_history"].insert(
+                    {"a": a, "b": b, "old": old, "new": label, "time": time.time()}
+                )
             self._journal(a, b, old, label)
 
     def _journal(self, a: int, b: int, old: str | None, new: str | None) -> None:

@@ -33,9 +33,9 @@ import sqlite_utils
 
 from ..questions import ImportResult
 from .encodings import EncodingsMixin
-from .labels import LABELS, LabelsMixin  # noqa: F401 - LABELS re-exported
-from .pairs import Pair, PairsMixin  # noqa: F401 - Pair re-exported
-from .writes import ProjectError, _writes  # noqa: F401 - ProjectError re-exported
+from .labels import LabelsMixin
+from .pairs import PairsMixin
+from .writes import ProjectError, _writes
 
 APP_ID = "quoradesk"
 SCHEMA_VERSION = 2  # 2: pairs.first_score (the first stage's ranking score, core.search.margins)
@@ -85,6 +85,11 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def connect_read_only(path: str | Path, timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection that cannot write ``path`` (mode=ro), the path quoted as a file: URI."""
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout)
+
+
 def pending_upgrade(path: str | Path) -> int:
     """At most how many pairs opening ``path`` would bring up to this schema (``Store._migrate``:
     0.74 s per 145,000 pairs, measured), 0 when there is nothing to upgrade or it is not a
@@ -94,7 +99,7 @@ def pending_upgrade(path: str | Path) -> int:
     if not p.is_file():
         return 0
     try:
-        with contextlib.closing(sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=1)) as conn:
+        with contextlib.closing(connect_read_only(p, timeout=1)) as conn:
             row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
             if row is None or int(row[0]) >= SCHEMA_VERSION:
                 return 0
