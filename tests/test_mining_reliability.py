@@ -1,11 +1,9 @@
-"""What desktop users do to a project file: kill the app mid-run, run two copies at once, fill
+"""What desktop users do to a project file: kill the app mid-review, run two copies at once, fill
 the disk. Every test runs the real CLI or core on real data and checks the file afterwards.
-
-Run with ``-s`` to see what each one tried (kill times and the stage each kill hit)."""
+Mining killed at a hundred points: tests/test_mining_kills.py (make test-crash)."""
 
 from __future__ import annotations
 
-import random
 import signal
 import sqlite3
 import subprocess
@@ -14,48 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
-from killed_runs import progress
-from owned_data import write_pairs
 
 from quoradesk.core import models
-from quoradesk.core.mining import MiningJob, MiningParams
+from quoradesk.core.mining import MiningJob
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
 from quoradesk.core.store import SCHEMA_VERSION, ProjectError, Store, pending_upgrade
 
 REPO = Path(__file__).resolve().parents[1]
-N_PAIRS = 300  # 300 of the project's pairs (owned_data): 600 questions, about 8 s for a whole CLI run
-CHUNK = 32  # questions (encode) and pairs (rerank) per commit: many commits for kills to split
 
 
 def cli(*args) -> list[str]:
     return [sys.executable, "-m", "quoradesk", *map(str, args)]
-
-
-def pair_rows(store: Store, run_id: int) -> list[tuple]:
-    return store.db.execute(
-        "select a, b, rank, sparse_score, rerank_score, score from pairs where run_id = ? order by a, b",
-        [run_id],
-    ).fetchall()
-
-
-@pytest.fixture(scope="module")
-def slice_file(tmp_path_factory):
-    return write_pairs(tmp_path_factory.mktemp("slice") / "slice.tsv", N_PAIRS)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, slice_file):
-    """An uninterrupted run with the CLI's defaults but the fast SPLADE in float32 (the killed
-    runs pass --model fast --no-bf16) and smaller commits."""
-    store = Store(tmp_path_factory.mktemp("ref") / "ref.sqlite")
-    store.add_import(load_questions(slice_file))
-    job = MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS,
-                    params=MiningParams(chunk_size=CHUNK, encode_bf16=False), device="cpu")
-    list(job.run())
-    run = store.get_run(job.run_record.id)
-    assert run.status == "done" and run.reranked
-    return pair_rows(store, run.id)
 
 
 def wait_for_run(db: Path, proc: subprocess.Popen, timeout: float = 180) -> bool:
@@ -71,68 +39,6 @@ def wait_for_run(db: Path, proc: subprocess.Popen, timeout: float = 180) -> bool
                 pass
         time.sleep(0.05)
     return proc.poll() is None
-
-
-def kill_and_resume(tmp_path, slice_file, reference, kills: int, seed: int) -> list[str]:
-    """SIGKILL the mining CLI at random moments ``kills`` times, check the file after each
-    kill, then let a run finish; it must equal the uninterrupted reference exactly.
-
-    A moment is drawn relative to the work, not to the process start (loading the models
-    takes most of a short run's time): once this process has committed something new (a chunk
-    of encodings, the search, a chunk of rerank scores), it is killed 0-0.5 s later."""
-    rng = random.Random(seed)
-    db = tmp_path / "killed.sqlite"
-    n_questions = len(load_questions(slice_file).questions)
-    # float32 encoding: the same work on every box (bf16 encodes twice as fast where the CPU
-    # has it, and the run would end before ten kills land)
-    cmd = cli("mine", slice_file, "--db", db, "--model", "fast", "--no-bf16", "--quiet", "--show", "0",
-              "--chunk-size", CHUNK)
-    hits = []
-    attempts = 0
-    while len(hits) < kills and attempts < kills * 3:
-        attempts += 1
-        before = progress(db)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 180
-        while proc.poll() is None and time.time() < deadline and progress(db) == before:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.5))
-        if proc.poll() is not None:
-            break  # it finished first: nothing left to interrupt
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        with Store(db, create=False) as s:
-            assert s.integrity_ok(), f"integrity_check failed after kill {len(hits) + 1}"
-        stage, encoded, reranked = progress(db)
-        hits.append(f"{stage}: {encoded}/{n_questions} encoded, {reranked} reranked")
-        if stage == "done":
-            break
-    if progress(db)[0] != "done":  # (a kill can land just after the run's last commit)
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    with Store(db, create=False) as s:
-        assert s.integrity_ok()
-        runs = s.runs()
-        assert len(runs) == 1 and runs[0].status == "done"  # always resumed, never restarted
-        assert pair_rows(s, runs[0].id) == reference  # the same pairs and the same scores
-    print(f"\n{len(hits)} kills: " + "; ".join(hits))
-    return hits
-
-
-def test_random_kills_during_mining_resume_to_the_same_result(tmp_path, slice_file, reference):
-    hits = kill_and_resume(tmp_path, slice_file, reference, kills=3, seed=7)
-    assert len(hits) == 3
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [11, 12])
-def test_ten_random_kills_during_mining(tmp_path, slice_file, reference, seed):
-    hits = kill_and_resume(tmp_path, slice_file, reference, kills=10, seed=seed)
-    # How many kills land before the run ends depends on the box's speed (each restart gets
-    # further while models load and a kill waits up to 0.5 s): 6 to 10 measured. What must
-    # hold is that kills hit both neural stages and every one resumed to the reference.
-    stages = {h.split(":")[0] for h in hits}
-    assert len(hits) >= 5 and {"encode", "rerank"} <= stages, hits
 
 
 # ---------------------------------------------------------------- review
