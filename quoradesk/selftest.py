@@ -8,6 +8,7 @@ running it once::
     $ quoradesk --self-test
     models: splade-quora ok, cross-quora ok
     sample: 233 questions imported, 0 rows rejected
+    spreadsheets: .xlsx and .parquet read
     mined: 1597 pairs in 7.3 s (encode 5.2 s, rerank 0.6 s, search 0.0 s) on cpu
     known paraphrase pairs found: 84 of 90 (recall 0.93), average precision 0.73
     self-test passed
@@ -38,6 +39,28 @@ def sample_gold_pairs(path: Path) -> set[tuple[str, str]]:
     return {tuple(sorted(p)) for qs in groups.values() for p in itertools.combinations(qs, 2)}
 
 
+def check_spreadsheets(texts: list[str], folder: Path) -> str | None:
+    """Write ``texts`` as an .xlsx workbook and a Parquet file and read them back: the readers
+    (openpyxl, pyarrow.parquet) are imported lazily, so only a run shows a bundle has them."""
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .core.questions import load_questions
+
+    book = openpyxl.Workbook()
+    book.active.append(["question"])
+    for text in texts:
+        book.active.append([text])
+    book.save(folder / "sample.xlsx")
+    pq.write_table(pa.table({"question": texts}), folder / "sample.parquet")
+    for name in ("sample.xlsx", "sample.parquet"):
+        got = [q.text for q in load_questions(folder / name).questions]
+        if got != texts:
+            return f"{name}: read {len(got)} questions back of {len(texts)} written"
+    return None
+
+
 def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
     from .core import models
     from .core.mining import MiningJob
@@ -58,6 +81,11 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
     with tempfile.TemporaryDirectory(prefix="quoradesk-selftest-") as tmp, Store(Path(tmp) / "t.sqlite") as store:
         store.add_import(result)
         out(f"sample: {len(result.questions)} questions imported, {len(result.rejected)} rows rejected")
+        problem = check_spreadsheets([q.text for q in result.questions[:50]], Path(tmp))
+        if problem:
+            out(f"FAILED: {problem}")
+            return 1
+        out("spreadsheets: .xlsx and .parquet read")
         started = time.perf_counter()
         job = MiningJob(store, sparse_model=models.default_sparse_model_path(), reranker=models.SHIPPED_CROSS,
                         device=device)

@@ -111,3 +111,21 @@ def test_ask_inside_the_bundle(first_run_env, tmp_path):
                          env=first_run_env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Python" in out.stdout.splitlines()[1]
+
+
+def test_bundle_imports_a_workbook_and_a_parquet_file(first_run_env, tmp_path):
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    book = openpyxl.Workbook()
+    book.active.title = "FAQ"
+    for row in (["id", "question"], [1, "How do I sleep?"], [2, "How can I sleep better?"]):
+        book.active.append(row)
+    book.save(tmp_path / "q.xlsx")
+    pq.write_table(pa.table({"question": ["Is tea healthy?", None]}), tmp_path / "q.parquet")
+    db = tmp_path / "p.sqlite"
+    for name, expect in (("q.xlsx", "sheet 'FAQ' (of 1), column 'question'"), ("q.parquet", "1 rows rejected")):
+        out = subprocess.run([str(BUNDLE), "import", str(tmp_path / name), "--db", str(db)],
+                             env=first_run_env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and expect in out.stdout, out.stdout + out.stderr

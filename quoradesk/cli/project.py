@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..core.questions import FORMATS
 from ..core.resources import SAMPLE_QUESTIONS as SAMPLE
 from ..core.resources import user_data_dir
 from .common import EXIT_INTERRUPTED, EXIT_OK, positive_int
@@ -23,12 +24,14 @@ def _import(store, args) -> None:
     if column is not None and column.isdigit():
         column = int(column) - 1  # 1-based on the command line
     result = load_questions(
-        args.file, column=column, encoding=args.encoding, delimiter=args.delimiter, fmt=args.format
+        args.file, column=column, encoding=args.encoding, delimiter=args.delimiter, fmt=args.format,
+        sheet=args.sheet,
     )
     info = store.add_import(result)
     det = result.detected
     print(
         f"Imported {args.file}: format {det.format}, encoding {det.encoding}, "
+        f"{f'sheet {det.sheet!r} (of {len(det.sheets)}), ' if det.sheet else ''}"
         f"column {det.column!r}{', header' if det.has_header else ''}"
     )
     if info.already_imported:
@@ -260,14 +263,15 @@ def _parser() -> argparse.ArgumentParser:
 def add_parsers(sub) -> None:
     def import_opts(sp, required):
         if required:
-            sp.add_argument("file", help="CSV, TSV, TXT, JSONL or Quora/Kaggle pair file")
+            sp.add_argument("file", help="CSV, TSV, TXT, JSONL, .xlsx, Parquet or Quora/Kaggle pair file")
         else:
             sp.add_argument("file", nargs="?", help="question file to import first (optional)")
         sp.add_argument("--db", required=True, help="the project file (.sqlite), created if new")
         sp.add_argument("--column", help="question column: header name or 1-based number")
         sp.add_argument("--encoding", help="file encoding (detected when left out)")
         sp.add_argument("--delimiter", help="field delimiter (detected when left out)")
-        sp.add_argument("--format", choices=["csv", "tsv", "txt", "jsonl", "quora-pairs", "quora-split"])
+        sp.add_argument("--sheet", help="the workbook's sheet (.xlsx; the active sheet when left out)")
+        sp.add_argument("--format", choices=list(FORMATS))
         sp.add_argument("--show-rejected", type=int, default=10, metavar="N")
 
     sp = sub.add_parser("import", help="import a question file into a project")

@@ -1,4 +1,4 @@
-"""Import: pick or drop a file, see what was detected, fix the column, add to the project."""
+"""Import: pick or drop a file, see what was detected, fix the sheet and column, add to the project."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
 from ..core.questions import ImportResult, load_questions
 from .worker import GeneratorWorker
 
-FILTER = "Question files (*.csv *.tsv *.txt *.jsonl *.ndjson);;All files (*)"
+FILTER = ("Question files (*.csv *.tsv *.txt *.jsonl *.ndjson *.xlsx *.xlsm *.parquet);;"
+          "Spreadsheets (*.xlsx *.xlsm);;Parquet (*.parquet);;All files (*)")
+PICKS_COLUMN = ("csv", "tsv", "xlsx", "parquet")  # formats with a column to choose
 
 
 class ImportTab(QWidget):
@@ -39,7 +41,11 @@ class ImportTab(QWidget):
         self.column = QComboBox()
         self.column.setToolTip("The column that holds the questions")
         self.column.activated.connect(self.reload_with_column)
-        self.detected = QLabel("Drop a CSV, TSV, TXT or JSONL file here, or open one.")
+        self.sheet = QComboBox()
+        self.sheet.setToolTip("The workbook's sheet that holds the questions")
+        self.sheet.activated.connect(self.reload_with_sheet)
+        self.sheet_label = QLabel("Sheet:")
+        self.detected = QLabel("Drop a CSV, TSV, TXT, JSONL, Excel (.xlsx) or Parquet file here, or open one.")
         self.detected.setWordWrap(True)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -57,8 +63,11 @@ class ImportTab(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.open_button)
         form = QFormLayout()
+        form.addRow(self.sheet_label, self.sheet)
         form.addRow("Question column:", self.column)
         top.addLayout(form)
+        self.sheet_label.hide()
+        self.sheet.hide()
         top.addStretch(1)
         top.addWidget(self.add_button)
         layout = QVBoxLayout(self)
@@ -80,13 +89,13 @@ class ImportTab(QWidget):
         if name:
             self.load(Path(name))
 
-    def load(self, path: Path, column=None) -> None:
+    def load(self, path: Path, column=None, sheet: str | None = None) -> None:
         """Read the file on a worker (large files take a while), then show what was found."""
         self.path = Path(path)
         self.window.settings.setValue("last_import_dir", str(self.path.parent))
         self.detected.setText(f"Reading {self.path.name}…")
         self.add_button.setEnabled(False)
-        self.worker = GeneratorWorker(lambda: load_questions(self.path, column=column))
+        self.worker = GeneratorWorker(lambda: load_questions(self.path, column=column, sheet=sheet))
         self.worker.finished.connect(self.show_result)
         self.worker.failed.connect(self.show_error)
         self.worker.start()
@@ -99,10 +108,21 @@ class ImportTab(QWidget):
     def show_result(self, result: ImportResult) -> None:
         self.result = result
         det = result.detected
+        where = (f"sheet {det.sheet!r} of {len(det.sheets)}" if det.sheet else
+                 f"encoding {det.encoding}, delimiter {det.delimiter!r}" if det.delimiter else
+                 f"encoding {det.encoding}")
         self.detected.setText(
-            f"<b>{Path(result.path).name}</b>: format {det.format}, encoding {det.encoding}, "
-            f"delimiter {det.delimiter!r}, {'with' if det.has_header else 'no'} header"
+            f"<b>{Path(result.path).name}</b>: format {det.format}, {where}, "
+            f"{'with' if det.has_header else 'no'} header"
         )
+        self.sheet.blockSignals(True)
+        self.sheet.clear()
+        self.sheet.addItems(det.sheets)
+        if det.sheet in det.sheets:
+            self.sheet.setCurrentIndex(det.sheets.index(det.sheet))
+        self.sheet.blockSignals(False)
+        self.sheet.setVisible(len(det.sheets) > 0)
+        self.sheet_label.setVisible(len(det.sheets) > 0)
         self.column.blockSignals(True)
         self.column.clear()
         self.column.addItems(det.columns)
@@ -110,7 +130,7 @@ class ImportTab(QWidget):
             self.column.setCurrentIndex(det.column)
         elif det.column in det.columns:
             self.column.setCurrentIndex(det.columns.index(det.column))
-        self.column.setEnabled(det.format in ("csv", "tsv"))
+        self.column.setEnabled(det.format in PICKS_COLUMN)
         self.column.blockSignals(False)
         width = max((len(r) for r in result.preview), default=1)
         self.preview.setColumnCount(width)
@@ -130,7 +150,12 @@ class ImportTab(QWidget):
     def reload_with_column(self, index: int) -> None:
         if self.path is not None and self.result is not None:
             det = self.result.detected
-            self.load(self.path, column=det.columns[index] if det.has_header else index)
+            self.load(self.path, column=det.columns[index] if det.has_header else index, sheet=det.sheet)
+
+    def reload_with_sheet(self, index: int) -> None:
+        """Another sheet: its own header and question column are detected afresh."""
+        if self.path is not None and self.result is not None:
+            self.load(self.path, sheet=self.result.detected.sheets[index])
 
     def add_to_project(self) -> None:
         if self.result is None or self.window.store is None:

@@ -23,7 +23,8 @@ QUORA_PAIR_HEADERS = (
     ("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
     ("test_id", "question1", "question2"),
 )
-FORMATS = ("csv", "tsv", "txt", "jsonl", "quora-pairs", "quora-split")
+FORMATS = ("csv", "tsv", "txt", "jsonl", "quora-pairs", "quora-split", "xlsx", "parquet")
+SHEET_FORMATS = ("xlsx", "parquet")  # read as cells, not decoded text
 
 _WS = re.compile(r"\s+")
 
@@ -55,6 +56,8 @@ class Detection:
     column: str | int | None = None  # header name, or 0-based index without a header
     columns: list[str] = field(default_factory=list)  # the header (or "column 1".. names)
     damaged_lines: list[int] = field(default_factory=list)  # bad bytes replaced by U+FFFD
+    sheet: str | None = None  # the workbook's sheet read (.xlsx)
+    sheets: list[str] = field(default_factory=list)  # every sheet of the workbook, to pick from
 
 
 @dataclass

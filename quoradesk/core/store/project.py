@@ -320,18 +320,21 @@ class Store(EncodingsMixin, PairsMixin, LabelsMixin):
 
         Importing the same file (same content hash) twice adds nothing the second time.
         """
+        det = result.detected
         if sha256 is None and Path(result.path).exists():
             sha256 = file_sha256(result.path)
+            if det.sheet is not None:  # each sheet of a workbook is an import of its own
+                sha256 += f"#sheet={det.sheet}"
         if sha256:
             row = next(self.db["imports"].rows_where("sha256 = ?", [sha256], limit=1), None)
             if row is not None:
                 return ImportInfo(row["id"], 0, row["merged"], row["rejected"], True)
-        det = result.detected
         import_id = self.db["imports"].insert(
             {
                 "path": result.path, "sha256": sha256, "format": det.format,
                 "encoding": det.encoding, "delimiter": det.delimiter,
-                "column_name": str(det.column), "rows": result.rows_total,
+                "column_name": f"{det.sheet}!{det.column}" if det.sheet else str(det.column),
+                "rows": result.rows_total,
                 "entries": result.entries, "new_questions": 0,
                 "merged": result.merged, "rejected": len(result.rejected),
                 "created": time.time(),
