@@ -410,5 +410,8 @@ class MainWindow(QMainWindow):
                 worker.wait(30000)
         self.ask_tab.shutdown()
         if self.store is not None:
-            self.store.close()
+            # None, not just closed: a worker's last signal, queued before the wait above
+            # ended, still reaches its tab after this (found by bench/soak.py).
+            store, self.store = self.store, None
+            store.close()
         super().closeEvent(event)
