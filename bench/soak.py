@@ -2,6 +2,7 @@
 
     python bench/soak.py                        # 10 minutes, seed 1
     python bench/soak.py --seconds 60 --seed 3  # what tests/test_gui_soak.py runs
+    python bench/soak.py --seconds 240 --skip train,reopen   # which actions memory grows with
 
 The user imports files (the sample, slices of the project's own pairs, an .xlsx, a .parquet, a
 binary file the app must refuse), mines with or without reranking, cancels and resumes, labels
@@ -93,12 +94,13 @@ class Watch:
 class RandomUser:
     """One seeded user of one window (reopened now and then) on one project."""
 
-    def __init__(self, app, folder: Path, seed: int, watch: Watch):
+    def __init__(self, app, folder: Path, seed: int, watch: Watch, skip: tuple[str, ...] = ()):
         from owned_data import write_pairs
 
         from quoradesk.core.resources import SAMPLE_QUESTIONS
 
         self.app, self.folder, self.rng, self.watch = app, folder, random.Random(seed), watch
+        self.skip = skip  # actions this soak leaves out (to find what memory growth comes with)
         self.project = folder / "soak.sqlite"
         self.files = [SAMPLE_QUESTIONS, write_pairs(folder / "pairs300.tsv", 300),
                       write_pairs(folder / "pairs120.tsv", 120), self._workbook(), self._parquet()]
@@ -176,6 +178,7 @@ class RandomUser:
             choices += ["label"] * 4 + ["undo", "filter", "threshold", "export"]
         if not training and not mining and rng.random() < 0.3:
             choices.append("train")
+        choices = [c for c in choices if c not in self.skip] or ["tabs"]
         action = rng.choice(choices)
         self.watch.last_action = action
         started = time.perf_counter()
@@ -278,7 +281,7 @@ def integrity(project: Path) -> dict:
             "journal_agrees": journal == labels}
 
 
-def soak(seconds: float, seed: int, folder: Path | None = None) -> dict:
+def soak(seconds: float, seed: int, folder: Path | None = None, skip: tuple[str, ...] = ()) -> dict:
     from PySide6.QtWidgets import QApplication
 
     folder = Path(folder or tempfile.mkdtemp(prefix="qd-soak-"))
@@ -286,7 +289,7 @@ def soak(seconds: float, seed: int, folder: Path | None = None) -> dict:
     app = QApplication.instance() or QApplication([])
     watch = Watch(app)
     try:
-        user = RandomUser(app, folder, seed, watch)
+        user = RandomUser(app, folder, seed, watch, skip)
         start_rss = rss_mb()  # the app's libraries loaded, before any model
         began = time.perf_counter()
         end, warm_rss = began + seconds, None
@@ -315,8 +318,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip", default="", help="actions to leave out, comma-separated (train,reopen,...)")
     args = ap.parse_args()
-    report = soak(args.seconds, args.seed)
+    report = soak(args.seconds, args.seed, skip=tuple(filter(None, args.skip.split(","))))
     print(json.dumps(report, indent=1))
     sys.exit(1 if report["exceptions"] or not report["integrity"]["healthy"] else 0)
 

@@ -76,6 +76,23 @@ def main() -> None:
     wait(app, lambda: "<b>" in window.review_tab.tokens.text() or "(no " in window.review_tab.tokens.text())
     shot(app, window, "review")
 
+    # Check this threshold: a sample of 12 drawn at 0.5, the first six labelled by the sample's
+    # known paraphrase groups, as a user who knows them would
+    from quoradesk.selftest import sample_gold_pairs
+
+    gold = sample_gold_pairs(SAMPLE)
+    review = window.review_tab
+    review.set_threshold(0.5)
+    review.threshold_bar.size.setValue(12)
+    review.threshold_bar.check_button.click()
+    for i in range(6):
+        review.table.selectRow(i)
+        row = review.model.row_at(i)
+        known = tuple(sorted((row.pair.text_a, row.pair.text_b))) in gold
+        review.set_label("accepted" if known else "rejected")
+    shot(app, window, "review-check")
+    review.threshold_bar.back_button.click()
+
     tab = window.ask_tab
     window.tabs.setCurrentWidget(tab)
     wait(app, tab.ready.is_set)

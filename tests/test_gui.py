@@ -257,7 +257,7 @@ def test_sorting_filtering_and_a_quick_cancel(qtbot, window, tmp_path, pair_slic
     mine(qtbot, window)
     review = window.review_tab
     review.set_threshold(0.0)
-    review.table.sortByColumn(1, Qt.AscendingOrder)
+    review.table.sortByColumn(2, Qt.AscendingOrder)  # question A (after score and probability)
     texts = [review.model.row_at(i).pair.text_a.lower() for i in range(min(30, review.model.rowCount()))]
     assert texts == sorted(texts)
     word = max(review.model.row_at(0).pair.text_a.split(), key=len).strip("?,.").lower()

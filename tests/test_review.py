@@ -78,7 +78,7 @@ def test_no_finished_run_is_a_clear_error(tmp_path):
 def test_sort_and_search(project):
     store = Store(project)
     review = ReviewSession(store, threshold=0.0)
-    review.sort_by_column(1, descending=False)
+    review.sort_by_column(2, descending=False)  # question A
     texts = [r.pair.text_a.lower() for r in review.page(0, 50)]
     assert texts == sorted(texts)
     review.sort_by_column(0, descending=False)

@@ -21,6 +21,8 @@ def _service_options(args) -> dict:
 
 
 def _print_result(result) -> None:
+    from ..core.review import percent
+
     print(f"Q: {result.question}")
     if not result.matches:
         print("   nothing in the project shares a token with it")
@@ -28,7 +30,8 @@ def _print_result(result) -> None:
         context = f"cosine {m.sparse_score:.3f}, {m.first_score:.3f} in context"
         scores = f"{m.score:.3f}" + (f"  (rerank {m.rerank_score:.3f}, {context})" if m.rerank_score is not None
                                      else f"  ({context})")
-        print(f"{i:>3}. {scores}  {m.text}  [{m.label_summary()}]")
+        chance = "" if m.probability is None else f"  {percent(m.probability)} duplicate"
+        print(f"{i:>3}. {scores}{chance}  {m.text}  [{m.label_summary()}]")
         print(f"       matched on: {m.why.text()}")
     if result.added_id is not None:
         print(f"   added to the project as question #{result.added_id}")

@@ -5,6 +5,7 @@
     quoradesk export --db project.sqlite --out pairs.csv  # pairs | groups | unique
     quoradesk import questions.csv --db project.sqlite    # import only, with the rejected rows
     quoradesk runs --db project.sqlite                    # every run, its status and timings
+    quoradesk estimate --db project.sqlite --threshold 0.8   # its precision, from a labelled sample
     quoradesk demo                                        # the bundled sample, end to end
 
     quoradesk train sparse --data pairs.tsv --out my-splade   # fine-tune (also: cross)
@@ -23,7 +24,7 @@ import argparse
 import sqlite3
 import sys
 
-from . import ask, health, project, train
+from . import ask, estimate, health, project, train
 from .common import (
     EXIT_CLUSTER,
     EXIT_ERROR,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parsers(sub)
     ask.add_parsers(sub)
     health.add_parsers(sub)
+    estimate.add_parsers(sub)
 
     sp = sub.add_parser("gui", help="open the desktop app (the default with no command)")
     sp.add_argument("project", nargs="?", help="a project file to open")

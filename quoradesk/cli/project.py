@@ -161,9 +161,11 @@ def _pick_run(store, run_id):
 
 
 def _print_pairs(store, run_id, limit, min_score, *, explain, encoder, key=None) -> None:
-    from ..core.review import explain_match
+    from ..core.calibration import for_project
+    from ..core.review import explain_match, percent
 
     pairs = store.top_pairs(run_id, limit=limit, min_score=min_score)
+    cal = for_project(store, store.get_run(run_id))
     if not pairs:
         print("No pairs above the threshold.")
         return
@@ -177,6 +179,8 @@ def _print_pairs(store, run_id, limit, min_score, *, explain, encoder, key=None)
         if p.rerank_score is not None:
             scores = f"score {p.score:.3f}  rerank {p.rerank_score:.3f}  " + scores
         label = f"  [{p.label}]" if p.label else ""
+        if cal is not None:
+            scores = f"{percent(cal.probability(p.score, p.first_score))} duplicate  " + scores
         print(f"{i:>3}. {scores}{label}\n     A: {p.text_a}\n     B: {p.text_b}")
         if vectors is not None:
             why = explain_match(encoder, vectors[p.a], vectors[p.b], top_k=6, also_k=3)

@@ -38,6 +38,7 @@ import numpy as np
 from scipy import sparse
 
 from . import models
+from .calibration import Calibration, RunCalibration
 from .mining import MiningParams
 from .models.rerank import rerank_scores
 from .questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
@@ -92,6 +93,7 @@ class Match:
     labels: dict[str, int] = field(default_factory=dict)  # its reviewed pairs: {"accepted": 2, ...}
     why: Explanation = field(default_factory=Explanation)
     same_text: bool = False  # the project holds exactly this question
+    probability: float | None = None  # that it is a duplicate (core.calibration); None: no calibration
 
     def label_summary(self) -> str:
         """Its label history in a few words: "#12, same text, accepted 2, rejected 1"."""
@@ -142,6 +144,11 @@ class AskService:
         defaults = MiningParams()
         self.weight = defaults.rerank_weight  # as mining fuses the two scores (cosine)
         self.margin_weight = defaults.margin_weight if margin_weight is None else margin_weight
+        # The duplicate probability, as the models' calibrations give it for mined pairs
+        # (with no context, margin_weight 0, the sparse path's map does not apply).
+        self.calibration = RunCalibration(
+            Calibration.load(reranker, "reranked") if reranker else None,
+            Calibration.load(self.sparse_model, "sparse") if self.margin_weight else None)
         self.precision = self._run_precision()  # encode_csr's bf16 and int8 arguments
         loaded = time.perf_counter()
 
@@ -296,6 +303,9 @@ class AskService:
         # reranked ones first (as mining ranks), each part by its score
         matches.sort(key=lambda m: (m.rerank_score is None, -m.score))
         matches = matches[:top]
+        for m in matches:
+            m.probability = self.calibration.probability(m.score if m.rerank_score is not None else None,
+                                                         m.first_score)
         self._describe(matches, vec)
         seconds = {"encode": t1 - t0, "search": t2 - t1, "rerank": t3 - t2,
                    "total": time.perf_counter() - t0}

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.review import percent
 from .review_tab import explanation_html
 
 DEBOUNCE_MS = 300
@@ -121,7 +122,7 @@ class AskTab(QWidget):
         self.status = QLabel("Open a project, then type a question.")
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Score", "Question", "Id and labels"])
+        self.table.setHorizontalHeaderLabels(["Score (duplicate?)", "Question", "Id and labels"])
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
@@ -265,7 +266,8 @@ class AskTab(QWidget):
         matches = result.matches if result is not None else []
         self.table.setRowCount(len(matches))
         for i, m in enumerate(matches):
-            for col, text in enumerate((f"{m.score:.3f}", m.text, m.label_summary())):
+            shown = f"{m.score:.3f}" if m.probability is None else f"{m.score:.3f} ({percent(m.probability)})"
+            for col, text in enumerate((shown, m.text, m.label_summary())):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 if col == 0:

@@ -26,63 +26,18 @@ from ..core import models
 from ..core.cluster import ClusterError, check_addresses
 from ..core.mining import MiningJob, MiningParams, Progress
 from ..core.store import Store
-from .widgets import PathField, SparseModelPicker
+from .settings import (  # noqa: F401 - save_setting, saved_setting: the tests import them from here too
+    _flag,
+    default_model_name,
+    rerank_floor_key,
+    save_setting,
+    saved_setting,
+    setting_box,
+)
+from .widgets import Collapsible, PathField, SparseModelPicker
 from .worker import GeneratorWorker
 
 STAGES = ("encode", "search", "rerank")
-
-# Defaults of earlier versions, for settings saved before each value was stored with the
-# default it was chosen against: such a value follows today's default.
-PAST_DEFAULTS = {"mine/rerank_floor": (0.4, 0.5, 0.7, 0.75), "mine/rerank_top": (3,),
-                 # before the accurate SPLADE, the only shipped one was saved as its folder
-                 "mine/model": (str(models.SHIPPED_SPARSE),)}
-
-
-def default_model_name() -> str:
-    """The default SPLADE as the Mine tab saves it: its short name."""
-    return models.sparse_model_name(models.default_sparse_model_path()) or str(models.default_sparse_model_path())
-
-
-def saved_setting(settings, key: str, default, cast):
-    """The saved value of ``key``, or ``default`` when the user never changed it, so a value
-    left at the default follows the app's default when a new version changes it."""
-    saved = settings.value(key)
-    if saved is None:
-        return default
-    try:
-        value = cast(saved)
-        chosen_against = settings.value(key + "_default")
-        if chosen_against is None:
-            return default if value in PAST_DEFAULTS.get(key, ()) else value
-        return default if value == cast(chosen_against) else value
-    except (TypeError, ValueError):  # a hand-edited or damaged settings file
-        return default
-
-
-def _flag(value) -> bool:
-    """A saved boolean: QSettings' INI files give it back as the string 'true' or 'false'."""
-    return value is True or str(value).lower() == "true"
-
-
-def setting_box(settings, text: str, key: str, default: bool, tip: str) -> QCheckBox:
-    """A check box for the boolean setting ``key``, ticked as saved (see saved_setting)."""
-    box = QCheckBox(text)
-    box.setChecked(saved_setting(settings, key, default, _flag))
-    box.setToolTip(tip)
-    return box
-
-
-def save_setting(settings, key: str, value, default) -> None:
-    settings.setValue(key, value)
-    settings.setValue(key + "_default", default)
-
-
-def rerank_floor_key(similarity: str) -> str:
-    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.65) means
-    nothing for dot products (no fixed scale; their default floor is 0). The cosine one keeps
-    the key it always had."""
-    return "mine/rerank_floor" if similarity == "cosine" else f"mine/{similarity}/rerank_floor"
-
 
 def _eta(seconds: float | None) -> str:
     if seconds is None:
@@ -192,10 +147,37 @@ class MineTab(QWidget):
                        self.similarity.currentTextChanged, self.search.currentTextChanged):
             signal.connect(self._settings_changed)
 
+        # The first screen: what a first run decides (the model, reranking on or off, Start);
+        # everything else in the Advanced section, closed until opened, with Restore defaults.
+        self.model.setToolTip("Accurate: the SPLADE with a MiniLM body (the default; held-out pair AP 0.852, "
+                              "bench/models.py). Fast: BERT-tiny, about 4x the questions a second, less accurate. "
+                              "Or a model folder of your own (the Train tab makes them).")
+        self.rerank.setToolTip("A CrossEncoder reads each question's best candidate pair as one text and rescores "
+                               "it (the default; on the 19,062 Quora dev questions it took 9.8 s of a 60 s run "
+                               "and gave the ranking its AP of 0.581)")
+        first = QFormLayout()
+        first.addRow("Model:", self.model)
+        first.addRow("", self.rerank)
+        box = QGroupBox("Find duplicate questions")
+        box.setLayout(first)
+
+        tips = {
+            self.reranker: "The CrossEncoder folder that reranks (the shipped one by default)",
+            self.top_k: "How many nearest questions each question is paired with: more finds a few more "
+                        "duplicates and stores more pairs (with the defaults, 95% of the known duplicates among "
+                        "the 19,062 Quora dev questions are found)",
+            self.rerank_top: "How many of each question's best candidates the CrossEncoder rescores (1: the "
+                             "best only; more takes proportionally longer)",
+            self.min_score: "Candidates below this similarity are never stored (0: keep every neighbour)",
+            self.similarity: "Cosine (the default) compares directions and ranks each pair beside its questions' "
+                             "other neighbours; dot products have no fixed scale, so a threshold means less",
+            self.batch: "Questions encoded at once: larger is a little faster on a GPU, uses more memory",
+            self.device: "Where the models run: auto picks a GPU when there is one",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
         form = QFormLayout()
-        form.addRow("SPLADE model:", self.model)
         form.addRow("CrossEncoder:", self.reranker)
-        form.addRow("", self.rerank)
         form.addRow("Neighbours per question:", self.top_k)
         strong = QHBoxLayout()
         strong.addWidget(self.keep_above)
@@ -214,8 +196,14 @@ class MineTab(QWidget):
         form.addRow("Candidate search:", self.search)
         form.addRow("Batch size:", self.batch)
         form.addRow("Device:", self.device)
-        box = QGroupBox("Settings")
-        box.setLayout(form)
+        self.restore_button = QPushButton("Restore defaults")
+        self.restore_button.setToolTip("Every setting in this section back to the app's default")
+        self.restore_button.clicked.connect(self.restore_defaults)
+        form.addRow("", self.restore_button)
+        self.more = Collapsible("Advanced settings", settings, "mine/show_advanced")
+        more = QVBoxLayout(self.more.body)
+        more.setContentsMargins(0, 0, 0, 0)
+        more.addLayout(form)
 
         # Past this machine: Ray workers for encoding and reranking, Milvus for the search.
         # Off (the box unticked) the run stays in this process.
@@ -255,13 +243,37 @@ class MineTab(QWidget):
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
+        more.addWidget(self.advanced)
         layout = QVBoxLayout(self)
         layout.addWidget(box)
-        layout.addWidget(self.advanced)
         layout.addLayout(buttons)
+        layout.addWidget(self.more)
         layout.addLayout(progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
+
+    def restore_defaults(self) -> None:
+        """The Advanced section's settings as a first run has them (the model and reranking
+        choice on the first screen stay as chosen)."""
+        d = MiningParams()
+        reranker = models.default_reranker_path()
+        self.reranker.setText(str(reranker) if reranker else "")
+        self.similarity.setCurrentText(d.similarity)
+        self._floors = {}
+        for box, value in ((self.top_k, d.top_k), (self.keep_above, d.keep_above),
+                           (self.max_neighbours, d.max_neighbours), (self.rerank_top, d.rerank_top),
+                           (self.rerank_floor, d.rerank_floor), (self.min_score, d.min_score),
+                           (self.batch, d.batch_size)):
+            box.setValue(value)
+        for box, value in ((self.rerank_int8, d.rerank_int8), (self.encode_bf16, d.encode_bf16),
+                           (self.encode_int8, d.encode_int8)):
+            box.setChecked(value)
+        self.search.setCurrentText(d.search)
+        self.device.setCurrentText("auto")
+        self.advanced.setChecked(False)
+        self.ray_address.clear()
+        self.milvus_uri.clear()
+        self.save_settings()
 
     def _floor_edited(self, value: float) -> None:
         self._floors[self.similarity.currentText()] = value

@@ -8,7 +8,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from ..core.review import PairRow, ReviewSession
 
-HEADERS = ("Score", "Question A", "Question B", "Label")
+HEADERS = ("Score", "Duplicate?", "Question A", "Question B", "Label")
 LABEL_COLOURS = {"accepted": "#d7f5dd", "rejected": "#f8d7da", "unsure": "#fff3cd"}
 PAGE = 500
 _ROOT = QModelIndex()  # the invisible root: Qt's default parent

@@ -28,9 +28,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.review import FirstView, ReviewSession, export_groups, export_pairs, export_unique
+from ..core.review import (
+    FirstView,
+    ReviewSession,
+    export_groups,
+    export_pairs,
+    export_unique,
+    percent,
+)
 from ..core.store import Store
 from .pair_table import PAGE, PairTableModel
+from .threshold_bar import ThresholdBar
 from .worker import GeneratorWorker
 
 
@@ -48,6 +56,7 @@ def explanation_html(why) -> str:
 class ReviewTab(QWidget):
     error = Signal(str)
     loaded = Signal(int)  # a run's first view is shown (its id)
+    labelled = Signal()  # a label was set or undone
 
     def __init__(self, window):
         super().__init__()
@@ -65,8 +74,8 @@ class ReviewTab(QWidget):
         # Row numbers at a fixed height: sizing each to its contents asked for every header.
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(1, QHeaderView.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.Stretch)  # the two questions
+        header.setSectionResizeMode(3, QHeaderView.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self.show_current)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.DescendingOrder)
@@ -150,9 +159,11 @@ class ReviewTab(QWidget):
         top.addWidget(self.count)
         top.addStretch(1)
         top.addWidget(self.search, 1)
+        self.threshold_bar = ThresholdBar(self)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.plot)
+        layout.addWidget(self.threshold_bar)
         layout.addWidget(split, 1)
         layout.addLayout(buttons)
 
@@ -216,6 +227,7 @@ class ReviewTab(QWidget):
         self.plot.setLabel("bottom", self.review.score_name)
         self.line.setBounds((float(edges[0]), float(edges[-1])))
         self._apply_threshold(self.review.threshold, first)  # selects the first pair: explained already
+        self.threshold_bar.run_changed()
         self.loaded.emit(self.review.run.id)
 
     def set_threshold(self, value: float) -> None:
@@ -226,6 +238,7 @@ class ReviewTab(QWidget):
 
     def _apply_threshold(self, value: float, first: FirstView | None = None) -> None:
         self.review.threshold = value
+        self.threshold_bar.back_button.hide()  # the ranked pairs, not a check's sample
         self.threshold.blockSignals(True)
         self.threshold.setValue(value)
         self.threshold.blockSignals(False)
@@ -238,7 +251,9 @@ class ReviewTab(QWidget):
         else:
             self.model.set_review(self.review)
             total = self.review.count(above_threshold=False)
-        self.count.setText(f"{self.model.total} of {total} pairs at or above the threshold")
+        p = self.review.threshold_probability()
+        at = "" if p is None else f" (a pair scoring {value:.3f} is a duplicate with probability {percent(p)})"
+        self.count.setText(f"{self.model.total} of {total} pairs at or above the threshold{at}")
         if self.model.rowCount():
             self.table.selectRow(0)
         if self.views.currentIndex() == 1:
@@ -309,6 +324,7 @@ class ReviewTab(QWidget):
         self.model.refresh_row(i)
         if i + 1 < self.model.rowCount():  # move on, as reviewers expect
             self.table.selectRow(i + 1)
+        self.labelled.emit()
 
     def undo(self) -> None:
         if self.review is None:
@@ -322,6 +338,7 @@ class ReviewTab(QWidget):
                 self.model.refresh_row(i)
                 self.table.selectRow(i)
                 break
+        self.labelled.emit()
 
     def fill_groups(self) -> None:
         self.groups.clear()

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 
 from ..core import models, training
 from ..core.training import DenseConfig, LossHistory, train_dense
-from .widgets import PathField
-from .worker import GeneratorWorker
+from .widgets import Collapsible, PathField
+from .worker import GeneratorWorker, collect_everything
 
 DISTIL_LOSS = "mnrl-cos+distil"  # the loss the shipped SPLADE was trained with (train_default_models.py)
 CROSS_HARD_NEGATIVES = 3  # neighbours per question, as the shipped CrossEncoder was trained
@@ -89,12 +89,32 @@ class TrainTab(QWidget):
         self.swapped.setChecked(True)  # both on: the shipped CrossEncoder's recipe
         self.hard_negatives.setChecked(True)
 
+        # The first screen: what to train, on which pairs, where to save it; the rest in the
+        # Advanced section, closed until opened, with Restore defaults.
+        self.kind.setToolTip("SPLADE: the model that finds candidates (what the Mine tab's Model is). "
+                             "CrossEncoder: the reranker. Dense: a SentenceTransformer, for comparison.")
+        self.from_project.setToolTip("The pairs you accepted and rejected in Review: the model learns your domain")
+        tips = {
+            self.base: "The model training starts from (the shipped one of this kind by default)",
+            self.epochs: "Passes over the training pairs: more fits them more closely (and can overfit a few hundred)",
+            self.batch: "Pairs a step: larger gives the in-batch losses more negatives, uses more memory",
+            self.lr: "How far each step moves the weights: the default suits fine-tuning",
+            self.lambda_q: "SPLADE only: how hard queries are pushed towards fewer tokens (sparser, faster search)",
+            self.lambda_c: "SPLADE only: the same for the stored questions",
+            self.max_steps: "Stop after this many steps (all: the epochs decide)",
+            self.teacher: "The CrossEncoder whose scores the SPLADE learns from, and which filters hard negatives",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
+        first = QFormLayout()
+        first.addRow("Train:", self.kind)
+        first.addRow(self.from_file, self.data)
+        first.addRow("", self.from_project)
+        first.addRow("Save to:", self.out)
+        box = QGroupBox("Training")
+        box.setLayout(first)
         form = QFormLayout()
-        form.addRow("Train:", self.kind)
-        form.addRow(self.from_file, self.data)
-        form.addRow("", self.from_project)
         form.addRow("Base model:", self.base)
-        form.addRow("Save to:", self.out)
         form.addRow("Epochs:", self.epochs)
         form.addRow("Batch size:", self.batch)
         form.addRow("Learning rate:", self.lr)
@@ -106,8 +126,12 @@ class TrainTab(QWidget):
         form.addRow("", self.swapped)
         form.addRow("", self.hard_negatives)
         form.addRow("Teacher:", self.teacher)
-        box = QGroupBox("Training")
-        box.setLayout(form)
+        self.restore_button = QPushButton("Restore defaults")
+        self.restore_button.setToolTip("Every setting in this section back to the app's default for this kind")
+        self.restore_button.clicked.connect(self.restore_defaults)
+        form.addRow("", self.restore_button)
+        self.more = Collapsible("Advanced settings", window.settings, "train/show_advanced")
+        self.more.body.setLayout(form)
 
         self.start_button = QPushButton("Start training")
         self.start_button.clicked.connect(self.start)
@@ -141,6 +165,7 @@ class TrainTab(QWidget):
         buttons.addStretch(1)
         left = QVBoxLayout()
         left.addWidget(box)
+        left.addWidget(self.more)
         left.addLayout(buttons)
         left.addWidget(self.status)
         left.addWidget(self.results, 1)
@@ -151,6 +176,23 @@ class TrainTab(QWidget):
         layout.addLayout(left, 1)
         layout.addLayout(right, 1)
         self.kind_changed(0)
+
+    def restore_defaults(self) -> None:
+        """The Advanced section as a first run has it, for the kind chosen."""
+        self.epochs.setValue(1.0)
+        self.batch.setValue(64)
+        self.lr.setValue(1e-4)
+        self.lambda_q.setValue(5e-5)
+        self.lambda_c.setValue(3e-5)
+        self.max_steps.setValue(-1)
+        reranker = models.default_reranker_path()
+        self.teacher.setText(str(reranker) if reranker else "")
+        self.distil.setChecked(reranker is not None)
+        self.swapped.setChecked(True)
+        self.hard_negatives.setChecked(True)
+        out = self.out.text()
+        self.kind_changed(self.kind.currentIndex())  # the kind's base model, batch and learning rate
+        self.out.setText(out)  # where to save is not a setting: kept
 
     def kind_changed(self, index: int) -> None:
         kind = KINDS[index]
@@ -280,7 +322,9 @@ class TrainTab(QWidget):
             trend.setData(steps, self.loss_history.trend(name))
 
     def on_finished(self, result: training.TrainResult) -> None:
+        result.model = None  # saved in result.path: the window needs the folder, not the weights
         self.result = result
+        collect_everything()  # the training's model and trainer: cycles the freeze would keep
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         # Mining has no dense stage: a dense model is measured here (and by `quoradesk evaluate`).
@@ -298,6 +342,7 @@ class TrainTab(QWidget):
             self.results.setItem(i, 1, QTableWidgetItem(f"{float(v):.4f}"))
 
     def on_failed(self, message: str) -> None:
+        collect_everything()
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.status.setText(f"<b>Training failed:</b> {message}")

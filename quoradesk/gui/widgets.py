@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core import models
 
@@ -81,3 +90,34 @@ class SparseModelPicker(QWidget):
     def _choice_changed(self, _index: int = -1) -> None:
         self.folder.setVisible(not self.choice.currentData())
         self.changed.emit()
+
+
+class Collapsible(QWidget):
+    """A titled section a click opens and closes (closed: only its title shows), for the
+    settings a first run does not need. Its open state is kept in ``settings`` under ``key``."""
+
+    def __init__(self, title: str, settings, key: str):
+        super().__init__()
+        self.settings, self.key = settings, key
+        self.toggle = QToolButton(text=title, checkable=True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
+        self.body = QWidget()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toggle)
+        layout.addWidget(self.body)
+        self.toggle.toggled.connect(self.set_open)
+        self.set_open(str(settings.value(key, False)).lower() in ("true", "1"))
+
+    def set_open(self, open_: bool) -> None:
+        self.toggle.blockSignals(True)
+        self.toggle.setChecked(open_)
+        self.toggle.blockSignals(False)
+        self.toggle.setArrowType(Qt.DownArrow if open_ else Qt.RightArrow)
+        self.body.setVisible(open_)
+        self.settings.setValue(self.key, open_)
+
+    @property
+    def is_open(self) -> bool:
+        return self.toggle.isChecked()

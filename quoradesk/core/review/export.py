@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..calibration import for_project
 from ..store import Store
 from .groups import duplicate_groups
 
@@ -44,15 +45,23 @@ def _write(path: str | Path, header: list[str], rows) -> int:
 
 
 def export_pairs(store: Store, run_id: int, path: str | Path, min_score: float | None = None) -> int:
+    """Every pair (at or above ``min_score``) with its scores and, where the run's models carry
+    a calibration, the probability that it is a duplicate (empty otherwise)."""
+    cal = for_project(store, store.get_run(run_id))
+
+    def probability(p) -> float | None:
+        q = cal.probability(p.score, p.first_score) if cal is not None else None
+        return None if q is None else round(q, 4)
+
     rows = (
-        (p.a, p.b, p.text_a, p.text_b, None if p.score is None else round(p.score, 6),
+        (p.a, p.b, p.text_a, p.text_b, None if p.score is None else round(p.score, 6), probability(p),
          round(p.sparse_score, 6), round(p.first_score, 6),
          None if p.rerank_score is None else round(p.rerank_score, 6), p.rank, p.label or "")
         for p in store.iter_pairs(run_id, min_score=min_score)
     )
     return _write(
         path,
-        ["id_a", "id_b", "question_a", "question_b", "score", "sparse_score", "first_score",
+        ["id_a", "id_b", "question_a", "question_b", "score", "probability", "sparse_score", "first_score",
          "rerank_score", "rank", "label"],
         rows,
     )

@@ -27,26 +27,41 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..calibration import for_project
 from ..store import Pair, Store
 from .export import run_groups
 
 if TYPE_CHECKING:  # explain imports torch, which the window loads in the background
     from .explain import Explanation
 
-# Table columns -> store orders (score: reranker where it ran, else sparse).
-COLUMN_ORDERS = ("score", "question_a", "question_b", "label")
+# Table columns -> store orders (score: reranker where it ran, else sparse; the probability is
+# monotone in it, so it sorts the same).
+COLUMN_ORDERS = ("score", "score", "question_a", "question_b", "label")
+
+
+def percent(probability: float | None) -> str:
+    """A probability as a person reads it: "97%", "<1%", ">99%", "–" when there is none."""
+    if probability is None:
+        return "–"
+    if probability < 0.005:
+        return "<1%"
+    if probability > 0.995:
+        return ">99%"
+    return f"{probability * 100:.0f}%"
 
 
 @dataclass
 class PairRow:
     pair: Pair
     position: int  # 1-based place in the ranking
+    probability: float | None = None  # that it is a duplicate (core.calibration); None: no calibration
 
     @property
-    def cells(self) -> tuple[str, str, str, str]:
-        """The four columns of the table: score, question A, question B, label."""
+    def cells(self) -> tuple[str, str, str, str, str]:
+        """The five columns of the table: score, duplicate probability, question A, question B, label."""
         p = self.pair
-        return ("–" if p.score is None else f"{p.score:.3f}", p.text_a, p.text_b, p.label or "")
+        return ("–" if p.score is None else f"{p.score:.3f}", percent(self.probability), p.text_a, p.text_b,
+                p.label or "")
 
 
 @dataclass
@@ -94,6 +109,7 @@ class ReviewSession:
         self._encoder = encoder
         self._scores: np.ndarray | None = None
         self._explained: dict[tuple[int, int, int], Explanation] = {}  # pairs explained so far
+        self.calibration = for_project(store, run)  # None: the run's models have no calibration
 
     @property
     def score_name(self) -> str:
@@ -160,14 +176,31 @@ class ReviewSession:
             order=self.order, descending=self.descending, search=self.search,
             after=after.pair if after is not None else None,
         )
-        return [PairRow(p, offset + i + 1) for i, p in enumerate(pairs)]
+        return [PairRow(p, offset + i + 1, self.probability(p)) for i, p in enumerate(pairs)]
+
+    def probability(self, pair: Pair) -> float | None:
+        return None if self.calibration is None else self.calibration.probability(pair.score, pair.first_score)
+
+    def threshold_probability(self) -> float | None:
+        """The duplicate probability of a pair scoring exactly the threshold."""
+        if self.calibration is None:
+            return None
+        return self.calibration.probability(self.threshold, self.threshold)
+
+    def check_rows(self, check) -> list[PairRow]:
+        """A threshold check's sample (core.review.ThresholdCheck) as rows to label, in its order."""
+        return [PairRow(p, i, self.probability(p))
+                for i, p in enumerate(self.store.pairs_by_keys(self.run.id, check.pairs), start=1)]
 
     def label(self, row: PairRow, label: str | None) -> None:
         self.store.set_label(row.pair.a, row.pair.b, label)
         row.pair.label = label
+        self.calibration = for_project(self.store, self.run)  # the user's labels re-fit it
 
     def undo(self) -> tuple[int, int] | None:
-        return self.store.undo_label()
+        pair = self.store.undo_label()
+        self.calibration = for_project(self.store, self.run)
+        return pair
 
     def groups(self) -> list[list[int]]:
         return run_groups(self.store, self.run.id, self.threshold)

@@ -183,6 +183,20 @@ class PairsMixin:
         """
         return [Pair(*r) for r in self.db.execute(sql, [*args, limit, offset])]
 
+    def pairs_by_keys(self, run_id: int, keys: list[tuple[int, int]]) -> list[Pair]:
+        """The run's pairs named by (a, b), in the order given (a key the run lacks is left out)."""
+        sql = """
+            select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label,
+                   p.score, p.first_score
+            from pairs p
+            join questions qa on qa.id = p.a
+            join questions qb on qb.id = p.b
+            left join labels l on l.a = p.a and l.b = p.b
+            where p.run_id = ? and p.a = ? and p.b = ?
+        """
+        found = (self.db.execute(sql, [run_id, a, b]).fetchone() for a, b in keys)
+        return [Pair(*r) for r in found if r is not None]
+
     def _pair_filter(self, run_id: int, min_score: float | None, search: str) -> tuple[str, list]:
         where, args = "p.run_id = ?", [run_id]
         if min_score is not None:

@@ -423,6 +423,11 @@ class Store(EncodingsMixin, PairsMixin, LabelsMixin):
         row = self.db.execute("select value from meta where key = ?", [key]).fetchone()
         return row[0] if row else None
 
+    @_writes
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep a small value in the project (a threshold check's sample, say)."""
+        self.db.execute("insert or replace into meta (key, value) values (?, ?)", [key, value])
+
     # ------------------------------------------------------------ runs
 
     @_writes

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import models
+from ..calibration import fit_by_mining
 from .data import (
     LabelledPairs,
     ScoredPairs,
@@ -223,8 +224,23 @@ def _prepare(base, kind: str, train: LabelledPairs, out_dir, overwrite: bool, de
     return base, out, models.pick_device(device)
 
 
-def _finish(trainer, model, evaluator, reporter, out: Path, half: bool, on_event, card: dict) -> TrainResult:
-    """Train, evaluate on the held-out pairs, save (optionally fp16) with its card."""
+def _calibrate(out: Path, held_out: LabelledPairs | None, path: str, device: str, **mining) -> dict:
+    """The trained model's own duplicate probability (core.calibration), fitted on its held-out
+    pairs as a mining run with it scores them, stored in its folder; what the card says of it."""
+    if held_out is None or len(held_out) == 0:
+        return {"fitted": False, "why": "no held-out pairs"}
+    fits = fit_by_mining(held_out, device=device, source=f"held-out split ({len(held_out)} pairs)", **mining)
+    cal = fits.get(path)
+    if cal is None:
+        return {"fitted": False, "why": "too few held-out pairs of both kinds among the mined pairs"}
+    cal.save(out)
+    return {"fitted": True, "path": path, "method": cal.method, "pairs": cal.n, "duplicates": cal.positives}
+
+
+def _finish(trainer, model, evaluator, reporter, out: Path, half: bool, on_event, card: dict,
+            calibrate: Callable[[], dict] | None = None) -> TrainResult:
+    """Train, evaluate on the held-out pairs, save (optionally fp16) with its card and, with
+    ``calibrate``, its calibration."""
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
@@ -238,6 +254,8 @@ def _finish(trainer, model, evaluator, reporter, out: Path, half: bool, on_event
     steps, stopped = trainer.state.global_step, type(reporter).stopped
     card = {**card, "metrics_after": after, "training_seconds": round(seconds, 1), "steps": steps,
             "stopped_early": stopped, "half_precision": half}
+    if calibrate is not None:
+        card["calibration"] = calibrate()
     write_card(out, card)
     if on_event:
         on_event(TrainEvent("done", steps, float(trainer.state.epoch or 0), after))
@@ -363,6 +381,7 @@ def train_sparse(
         trainer, model, evaluator, reporter, out, half, on_event,
         _card("sparse-encoder (SPLADE)", base, train, held_out, n_examples, config, device, loss_name,
               teacher_pairs=len(teacher) if distil else None, metrics_before=before),
+        calibrate=lambda: _calibrate(out, held_out, "sparse", device, sparse_model=out),
     )
 
 
@@ -463,4 +482,7 @@ def train_cross(
         trainer, model, evaluator, reporter, out, half, on_event,
         _card("cross-encoder", base, train, held_out, len(dataset), config, device, "BinaryCrossEntropyLoss",
               labelled_pairs=n_pairs, **extra),
+        # Its scores fused as mining fuses them: with the SPLADE it mined negatives with, else the default.
+        calibrate=lambda: _calibrate(out, held_out, "reranked", device,
+                                     sparse_model=miner or models.default_sparse_model_path(), reranker=out),
     )
