@@ -198,6 +198,9 @@ def test_training_plots_receive_points(qtbot, window, tmp_path, pair_slice):
         assert len(raw.getData()[1]) == len(trend.getData()[1]) == len(series[name])
     assert len(tab.metric_points) >= 1
     assert tab.distil.isChecked() and tab.result.card["teacher_pairs"] > 170  # distilled by default
+    # its own duplicate probability from its held-out pairs, or the reason there is none
+    assert ("duplicate probability was fitted" in tab.status.text()) == tab.result.card["calibration"]["fitted"]
+    assert "duplicate probability" in tab.status.text()
     assert tab.use_button.isEnabled() and tab.results.rowCount() > 0
     tab.use_model()
     assert window.mine_tab.model.text() == str(tmp_path / "model")

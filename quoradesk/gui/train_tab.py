@@ -333,8 +333,11 @@ class TrainTab(QWidget):
         self.use_button.setToolTip("Mining uses SPLADE and CrossEncoder models; a dense model is "
                                    "not one of its stages" if dense else "")
         state = "stopped early" if result.stopped else "finished"
+        cal = result.card.get("calibration") or {}
+        calibrated = (f" Its duplicate probability was fitted on {cal['pairs']} held-out pairs." if cal.get("fitted")
+                      else f" No duplicate probability: {cal['why']}." if cal.get("why") else "")
         self.status.setText(f"Training {state} in {result.seconds:.0f}s ({result.steps} steps). "
-                            f"Saved to {result.path}.")
+                            f"Saved to {result.path}.{calibrated}")
         rows = [(k.removeprefix("held_out_"), v) for k, v in result.metrics.items() if not k.endswith("threshold")]
         self.results.setRowCount(len(rows))
         for i, (k, v) in enumerate(rows):

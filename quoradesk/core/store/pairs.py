@@ -26,6 +26,16 @@ class Pair:
     first_score: float | None = None  # the first stage's ranking score (core.search.margins); orders the rest
 
 
+# A Pair's columns, in Pair's order, with both texts and the label.
+PAIR_ROWS = """
+    select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label, p.score, p.first_score
+    from pairs p
+    join questions qa on qa.id = p.a
+    join questions qb on qb.id = p.b
+    left join labels l on l.a = p.a and l.b = p.b
+"""
+
+
 class PairsMixin:
     """Store methods over the ``pairs`` table (``self.db``: the project's Database)."""
 
@@ -170,30 +180,12 @@ class PairsMixin:
             primary = f"p.score {direction}, p.first_score {direction}, p.a {direction}, p.b {direction}"
         else:
             primary = f"{self.PAIR_ORDERS[order]} {direction}, p.a, p.b"
-        sql = f"""
-            select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label,
-                   p.score, p.first_score
-            from pairs p
-            join questions qa on qa.id = p.a
-            join questions qb on qb.id = p.b
-            left join labels l on l.a = p.a and l.b = p.b
-            where {where}
-            order by {primary}
-            limit ? offset ?
-        """
+        sql = f"{PAIR_ROWS} where {where} order by {primary} limit ? offset ?"
         return [Pair(*r) for r in self.db.execute(sql, [*args, limit, offset])]
 
     def pairs_by_keys(self, run_id: int, keys: list[tuple[int, int]]) -> list[Pair]:
         """The run's pairs named by (a, b), in the order given (a key the run lacks is left out)."""
-        sql = """
-            select p.a, p.b, qa.text, qb.text, p.sparse_score, p.rerank_score, p.rank, l.label,
-                   p.score, p.first_score
-            from pairs p
-            join questions qa on qa.id = p.a
-            join questions qb on qb.id = p.b
-            left join labels l on l.a = p.a and l.b = p.b
-            where p.run_id = ? and p.a = ? and p.b = ?
-        """
+        sql = f"{PAIR_ROWS} where p.run_id = ? and p.a = ? and p.b = ?"
         found = (self.db.execute(sql, [run_id, a, b]).fetchone() for a, b in keys)
         return [Pair(*r) for r in found if r is not None]
 
