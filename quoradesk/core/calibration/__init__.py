@@ -23,7 +23,8 @@ from .fit import (
     reliability,
 )
 from .from_mining import MinedLabels, fit_by_mining, score_by_mining
-from .lookup import RunCalibration, for_project, for_run
+from .lookup import RunCalibration, for_project, for_run, refit_on_labels
 
 __all__ = ["CALIBRATION_FILE", "Calibration", "MinedLabels", "Recalibration", "RunCalibration",
-           "expected_calibration_error", "fit_by_mining", "for_project", "for_run", "reliability", "score_by_mining"]
+           "expected_calibration_error", "fit_by_mining", "for_project", "for_run", "refit_on_labels", "reliability",
+           "score_by_mining"]

@@ -37,9 +37,8 @@ class RunCalibration:
         out = np.full(len(s), np.nan)
         if self.reranked is not None:
             out = np.where(np.isnan(s), out, self.reranked.probability(s))
-        if self.sparse is not None:
-            out = np.where(np.isnan(out) & np.isnan(s) if self.reranked else np.isnan(out),
-                           self.sparse.probability(f), out)
+        if self.sparse is not None:  # what the reranked map left (a pair never reranked)
+            out = np.where(np.isnan(out), self.sparse.probability(f), out)
         return out if self.project is None else self.project.apply(out)
 
     def probability(self, score: float | None, first_score: float | None) -> float | None:
@@ -63,8 +62,12 @@ def for_project(store, run) -> RunCalibration | None:
     rejected: not) once there are ``MIN_LABELS`` of them: the shipped fit is the prior, so the
     probability moves towards what this project's questions are like as labels come in."""
     cal = for_run(run)
-    if cal is None:
-        return None
+    return None if cal is None else refit_on_labels(store, run, cal)
+
+
+def refit_on_labels(store, run, cal: RunCalibration) -> RunCalibration:
+    """``cal`` (a run's shipped calibration, ``for_run``) re-fitted on the user's labels of the
+    run's pairs, as ``for_project`` does; for a caller that keeps ``cal`` and refits per label."""
     rows = store.db.execute(
         "select p.score, p.first_score, l.label from labels l join pairs p on p.a = l.a and p.b = l.b "
         "where p.run_id = ? and l.label in ('accepted', 'rejected')", [run.id]).fetchall()

@@ -10,7 +10,7 @@ import io
 import json
 import re
 
-from .reading import has_header, pick_column
+from .reading import column_index, has_header
 from .records import (
     MAX_QUESTION_CHARS,
     QUESTION_COLUMN_NAMES,
@@ -155,17 +155,7 @@ def parse_table(
     )
     body_rows = rows[1:] if det.has_header and rows else rows
     sample = [r for _, r, _ in body_rows[:200] if r is not None]
-    if column is None:
-        idx = pick_column(header_row, sample)
-    elif isinstance(column, int):
-        idx = column
-    else:
-        names = [c.lower() for c in det.columns]
-        if column.lower() not in names:
-            raise ImportError_(
-                f"No column named {column!r}; the file has: {', '.join(det.columns)}"
-            )
-        idx = names.index(column.lower())
+    idx = column_index(column, det.columns, header_row, sample)
     if idx >= len(det.columns) and header_row is not None:
         raise ImportError_(f"Column {idx + 1} does not exist; the file has {len(det.columns)}")
     det.column = det.columns[idx] if header_row else idx

@@ -160,6 +160,20 @@ def has_header(rows: list[list[str]]) -> bool:
     )
 
 
+def column_index(column: str | int | None, columns: list[str], header: list[str] | None,
+                 rows: list[list[str]]) -> int:
+    """The question column's index: detected (``column`` None), given by number, or by name
+    (case-insensitive; a name the file lacks is an ImportError_ listing the ones it has)."""
+    if column is None:
+        return pick_column(header, rows)
+    if isinstance(column, int):
+        return column
+    names = [c.lower() for c in columns]
+    if column.lower() not in names:
+        raise ImportError_(f"No column named {column!r}; the file has: {', '.join(columns)}")
+    return names.index(column.lower())
+
+
 def pick_column(header: list[str] | None, rows: list[list[str]]) -> int:
     if header:
         lowered = [h.strip().lower() for h in header]

@@ -29,7 +29,7 @@ from itertools import islice
 from pathlib import Path
 
 from .parsers import Collector
-from .reading import has_header, pick_column
+from .reading import column_index, has_header
 from .records import Detection, ImportError_
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -141,15 +141,7 @@ def _choose_column(det: Detection, sample: list[tuple[int, list]], column, heade
     width = max((len(r) for _, r in shown), default=1)
     det.columns = ([h.strip() or f"column {i + 1}" for i, h in enumerate(header_row)] if header_row
                    else [f"column {i + 1}" for i in range(width)])
-    if column is None:
-        idx = pick_column(header_row, body)
-    elif isinstance(column, int):
-        idx = column
-    else:
-        lowered = [c.lower() for c in det.columns]
-        if column.lower() not in lowered:
-            raise ImportError_(f"No column named {column!r}; the file has: {', '.join(det.columns)}")
-        idx = lowered.index(column.lower())
+    idx = column_index(column, det.columns, header_row, body)
     if not 0 <= idx < len(det.columns):
         raise ImportError_(f"Column {idx + 1} does not exist; the file has {len(det.columns)}")
     det.column = det.columns[idx] if header_row is not None else idx

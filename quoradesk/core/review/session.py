@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..calibration import for_project
+from ..calibration import for_run, refit_on_labels
 from ..store import Pair, Store
 from .export import run_groups
 
@@ -109,7 +109,8 @@ class ReviewSession:
         self._encoder = encoder
         self._scores: np.ndarray | None = None
         self._explained: dict[tuple[int, int, int], Explanation] = {}  # pairs explained so far
-        self.calibration = for_project(store, run)  # None: the run's models have no calibration
+        self._shipped_calibration = for_run(run)  # None: the run's models have no calibration
+        self.calibration = self._refit()
 
     @property
     def score_name(self) -> str:
@@ -178,6 +179,12 @@ class ReviewSession:
         )
         return [PairRow(p, offset + i + 1, self.probability(p)) for i, p in enumerate(pairs)]
 
+    def _refit(self):
+        """The run's calibration re-fitted on the project's labels (``for_project``), the
+        shipped maps read once per session."""
+        cal = self._shipped_calibration
+        return None if cal is None else refit_on_labels(self.store, self.run, cal)
+
     def probability(self, pair: Pair) -> float | None:
         return None if self.calibration is None else self.calibration.probability(pair.score, pair.first_score)
 
@@ -195,11 +202,11 @@ class ReviewSession:
     def label(self, row: PairRow, label: str | None) -> None:
         self.store.set_label(row.pair.a, row.pair.b, label)
         row.pair.label = label
-        self.calibration = for_project(self.store, self.run)  # the user's labels re-fit it
+        self.calibration = self._refit()  # the user's labels re-fit it
 
     def undo(self) -> tuple[int, int] | None:
         pair = self.store.undo_label()
-        self.calibration = for_project(self.store, self.run)
+        self.calibration = self._refit()
         return pair
 
     def groups(self) -> list[list[int]]:

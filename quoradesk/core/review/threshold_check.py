@@ -87,7 +87,7 @@ class ThresholdCheck:
     def draw(cls, store, run, threshold: float, size: int = 40, seed: int | None = None) -> ThresholdCheck:
         seed = random.randrange(2**31) if seed is None else seed
         rng = random.Random(seed)
-        keys, scores = _run_pairs(store, run.id)
+        keys, scores, _ = _run_pairs(store, run.id)
         is_above = ~np.isnan(scores) & (scores >= threshold)
         above = [keys[i] for i in np.nonzero(is_above)[0]]
         below = [keys[i] for i in np.nonzero(~is_above)[0]]
@@ -108,22 +108,29 @@ class ThresholdCheck:
         data["below"] = [tuple(p) for p in data["below"]]
         return cls(**data)
 
+    def _calibrated(self, store) -> tuple[dict | None, float | None, float | None]:
+        """(each sample pair's probability, the mean probability above, below) by the run's
+        shipped calibration (None without one). Read once per check: a run's pairs and its
+        models' maps do not change, and the Review tab asks again after every label."""
+        if "_calibrated_cache" not in self.__dict__:
+            cal = for_run(store.get_run(self.run_id))
+            if cal is None:
+                self._calibrated_cache = (None, None, None)
+            else:
+                keys, scores, firsts = _run_pairs(store, self.run_id)
+                p = cal.probabilities(scores, firsts)
+                is_above = ~np.isnan(scores) & (scores >= self.threshold)
+                index = {k: i for i, k in enumerate(keys)}
+                sample = {k: float(p[index[k]]) for k in (*self.above, *self.below) if k in index}
+                self._calibrated_cache = (
+                    sample,
+                    float(np.nanmean(p[is_above])) if is_above.any() else None,
+                    float(np.nanmean(p[~is_above])) if (~is_above).any() else None)
+        return self._calibrated_cache
+
     def estimate(self, store) -> Estimate:
         labels = store.labels()
-        run = store.get_run(self.run_id)
-        cal = for_run(run)
-        probs = None
-        if cal is not None:
-            rows = store.db.execute("select a, b, score, first_score from pairs where run_id = ?", [run.id]).fetchall()
-            keys = [(a, b) for a, b, *_ in rows]
-            p = cal.probabilities([r[2] for r in rows], [r[3] for r in rows])
-            probs = dict(zip(keys, p.tolist(), strict=True))
-            scores = np.array([np.nan if r[2] is None else r[2] for r in rows])
-            is_above = ~np.isnan(scores) & (scores >= self.threshold)
-            mean_above = float(np.nanmean(p[is_above])) if is_above.any() else None
-            mean_below = float(np.nanmean(p[~is_above])) if (~is_above).any() else None
-        else:
-            mean_above = mean_below = None
+        probs, mean_above, mean_below = self._calibrated(store)
 
         def labelled(sample):
             return [(1.0 if labels[k] == "accepted" else 0.0, probs.get(k) if probs else None)
@@ -193,9 +200,8 @@ def run_suggestion(store, run, precision: float = 0.95) -> tuple[float | None, s
     cal = for_project(store, run)
     if cal is None:
         return None, "this run's models carry no calibration, so there is nothing to suggest from"
-    rows = store.db.execute("select score, first_score from pairs where run_id = ?", [run.id]).fetchall()
-    probs = cal.probabilities([r[0] for r in rows], [r[1] for r in rows])
-    scores = [np.nan if r[0] is None else r[0] for r in rows]
+    _, scores, firsts = _run_pairs(store, run.id)
+    probs = cal.probabilities(scores, firsts)
     t = suggest_threshold(scores, probs, precision)
     if t is not None:
         return t, f"threshold {t:.3f} for {precision:.0%} precision (by the probabilities)"
@@ -206,9 +212,16 @@ def run_suggestion(store, run, precision: float = 0.95) -> tuple[float | None, s
                   f"above {best[0]:.3f}")
 
 
-def _run_pairs(store, run_id: int) -> tuple[list[tuple[int, int]], np.ndarray]:
-    rows = store.db.execute("select a, b, score from pairs where run_id = ? order by a, b", [run_id]).fetchall()
-    return [(a, b) for a, b, _ in rows], np.array([np.nan if s is None else s for *_, s in rows], dtype=np.float64)
+def _run_pairs(store, run_id: int) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """A run's pair keys (a, b) in key order, their ranking scores and first-stage scores (NaN:
+    none, as for a pair the reranker never scored)."""
+    rows = store.db.execute("select a, b, score, first_score from pairs where run_id = ? order by a, b",
+                            [run_id]).fetchall()
+
+    def column(i):
+        return np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=np.float64)
+
+    return [(a, b) for a, b, *_ in rows], column(2), column(3)
 
 
 def stratum_estimate(labelled: list[tuple[float, float | None]], mean_p: float | None, population: int = 0):
