@@ -3,7 +3,7 @@
 Modules: ``main`` (the parser and the one place errors become exit codes), ``common`` (exit
 codes, error printing, argument types: what every command imports), and one module a command
 group: ``project`` (import, mine, pairs, export, runs, demo), ``train`` (train, evaluate),
-``ask`` (ask, serve), ``health`` (check, repair).
+``ask`` (ask, serve), ``health`` (check, repair), ``estimate``, ``adapt`` (suggest, label, improve).
 """
 
 from .common import (

@@ -7,6 +7,9 @@
     quoradesk runs --db project.sqlite                    # every run, its status and timings
     quoradesk estimate --db project.sqlite --threshold 0.8   # its precision, from a labelled sample
     quoradesk demo                                        # the bundled sample, end to end
+    quoradesk suggest --db project.sqlite --n 20          # the pairs worth labelling next
+    quoradesk label --db project.sqlite 12 57 accepted    # label a pair by its question ids
+    quoradesk improve --db project.sqlite                 # learn from your labels, re-rank the latest run
 
     quoradesk train sparse --data pairs.tsv --out my-splade   # fine-tune (also: cross)
     quoradesk evaluate my-splade --data pairs.tsv           # AP, F1, ... and mining recall/AP
@@ -24,7 +27,7 @@ import argparse
 import sqlite3
 import sys
 
-from . import ask, estimate, health, project, train
+from . import adapt, ask, estimate, health, project, train
 from .common import (
     EXIT_CLUSTER,
     EXIT_ERROR,
@@ -46,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_parsers(sub)
     health.add_parsers(sub)
     estimate.add_parsers(sub)
+    adapt.add_parsers(sub)
 
     sp = sub.add_parser("gui", help="open the desktop app (the default with no command)")
     sp.add_argument("project", nargs="?", help="a project file to open")

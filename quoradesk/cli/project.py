@@ -61,12 +61,12 @@ def cmd_mine(args) -> int:
     from tqdm import tqdm
 
     from ..core import models
+    from ..core.adapt import project_reranker
     from ..core.cluster import preflight
     from ..core.mining import MiningJob, MiningParams
     from ..core.store import Store
 
     preflight(args.ray, args.milvus)  # before the project is opened: a refusal writes nothing
-    reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(
         top_k=args.top_k, keep_above=args.keep_above,
         max_neighbours=args.max_neighbours or MiningParams.max_neighbours,
@@ -82,6 +82,9 @@ def cmd_mine(args) -> int:
     with Store(args.db) as store:
         if args.file:
             _import(store, args)
+        # The CrossEncoder this project improved on its labels (quoradesk improve), else the shipped one.
+        reranker = None if args.no_rerank else (args.reranker or project_reranker(store)
+                                                or models.default_reranker_path())
         job = MiningJob(
             store, sparse_model=args.model, reranker=reranker, params=params,
             device=args.device, resume=not args.new_run, ray=args.ray, milvus=args.milvus,

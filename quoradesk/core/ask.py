@@ -38,6 +38,7 @@ import numpy as np
 from scipy import sparse
 
 from . import models
+from .adapt import project_reranker
 from .calibration import Calibration, RunCalibration
 from .mining import MiningParams
 from .models.rerank import rerank_scores
@@ -123,7 +124,7 @@ class AskService:
 
     ``sparse_model``: a SPLADE folder; default the latest finished run's model when its folder
     is here, else the shipped one. ``reranker``: a CrossEncoder folder, ``None`` for none;
-    default the shipped one. ``int8``: run it as the int8 model on a CPU (as mining does).
+    default the one the project improved on its labels (core.adapt), else the shipped one. ``int8``: run it as the int8 model on a CPU (as mining does).
     ``margin_weight``: the context's weight (None: mining's default; 0 ranks by cosine).
     """
 
@@ -137,8 +138,8 @@ class AskService:
         self.model_key = models.model_key(self.sparse_model)
         self.encoder = models.shared_sparse_encoder(self.sparse_model, self.device)
         self.reranker = None
-        if reranker is True:
-            reranker = models.default_reranker_path()
+        if reranker is True:  # the CrossEncoder this project improved on its labels, else the shipped one
+            reranker = project_reranker(store) or models.default_reranker_path()
         if reranker:
             self.reranker = models.shared_cross_encoder(reranker, self.device, int8=int8)
         defaults = MiningParams()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import models
+from ..core.adapt import project_reranker
 from ..core.cluster import ClusterError, check_addresses
 from ..core.mining import MiningJob, MiningParams, Progress
 from ..core.store import Store
@@ -330,9 +331,23 @@ class MineTab(QWidget):
             model = models.sparse_model_path(self.model.text())
         except models.ModelError:
             return False
-        reranker = self.reranker.text().strip() if self.rerank.isChecked() else ""
+        reranker = self.chosen_reranker() or ""
         return (run.params == key and run.sparse_model == models.describe(model)
                 and (run.reranker or "") == (models.describe(reranker) if reranker else ""))
+
+    def chosen_reranker(self) -> str | None:
+        """The CrossEncoder a run started now uses: the field's, except that the shipped one
+        stands for the one this project improved on its labels (core.adapt), when it has one."""
+        if not self.rerank.isChecked():
+            return None
+        text = self.reranker.text().strip()
+        shipped = models.default_reranker_path()
+        store = self.window.store
+        if shipped is not None and text and store is not None and Path(text) == shipped:
+            improved = project_reranker(store)
+            if improved is not None:
+                return str(improved)
+        return text or None
 
     def _settings_changed(self, *_) -> None:
         if self.window.store is not None and not (self.worker and self.worker.running):
@@ -369,7 +384,7 @@ class MineTab(QWidget):
             return
         path = store.path
         sparse_model = self.model.text().strip()
-        reranker = self.reranker.text().strip() if self.rerank.isChecked() else None
+        reranker = self.chosen_reranker()
         params, device, cluster = self.params(), self.device.currentText(), self.cluster()
         try:  # the addresses' form, at once; whether they answer is the worker's to find out
             check_addresses(**cluster)

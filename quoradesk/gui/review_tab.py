@@ -37,6 +37,7 @@ from ..core.review import (
     percent,
 )
 from ..core.store import Store
+from .adapt_bar import AdaptBar
 from .pair_table import PAGE, PairTableModel
 from .threshold_bar import ThresholdBar
 from .worker import GeneratorWorker
@@ -160,10 +161,12 @@ class ReviewTab(QWidget):
         top.addStretch(1)
         top.addWidget(self.search, 1)
         self.threshold_bar = ThresholdBar(self)
+        self.adapt_bar = AdaptBar(self)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.plot)
         layout.addWidget(self.threshold_bar)
+        layout.addWidget(self.adapt_bar)
         layout.addWidget(split, 1)
         layout.addLayout(buttons)
 
@@ -204,8 +207,8 @@ class ReviewTab(QWidget):
         worker.start()
 
     def workers(self) -> list[GeneratorWorker]:
-        """This tab's workers (the run readers and the model loader), for a closing window."""
-        return [w for w in (*self._loaders, self.encoder_loader) if w is not None]
+        """This tab's workers (the run readers, the model loader, Label next and Improve), for a closing window."""
+        return [w for w in (*self._loaders, self.encoder_loader, *self.adapt_bar.workers()) if w is not None]
 
     def _show_first(self, first: FirstView | None, ticket: int) -> None:
         if ticket != self._load_ticket or self.window.store is None:
@@ -239,6 +242,7 @@ class ReviewTab(QWidget):
     def _apply_threshold(self, value: float, first: FirstView | None = None) -> None:
         self.review.threshold = value
         self.threshold_bar.back_button.hide()  # the ranked pairs, not a check's sample
+        self.adapt_bar.back_button.hide()  # ... nor the pairs to label next
         self.threshold.blockSignals(True)
         self.threshold.setValue(value)
         self.threshold.blockSignals(False)

@@ -67,6 +67,7 @@ class ThresholdBar(QWidget):
         if rows:
             self.tab.table.selectRow(0)
         self.back_button.show()
+        self.tab.adapt_bar.back_button.hide()
         self.tab.count.setText(f"Checking threshold {self.check.threshold:.3f}: label these {len(rows)} pairs")
         self.update_estimate()
 

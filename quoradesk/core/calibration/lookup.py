@@ -15,7 +15,9 @@ the reranker never scored, or a run without one, from the sparse path (the SPLAD
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,6 +32,9 @@ class RunCalibration:
     reranked: Calibration | None
     sparse: Calibration | None
     project: Recalibration | None = None  # the user's labels' adjustment (for_project)
+    # A CrossEncoder improved on the user's labels (core.adapt) learnt those up to this time:
+    # its scores of them are no evidence of its calibration, so the re-fit counts later ones only.
+    labels_after: float = 0.0
 
     def probabilities(self, scores, first_scores) -> np.ndarray:
         s = np.asarray([np.nan if v is None else v for v in scores], dtype=np.float64)
@@ -49,7 +54,8 @@ class RunCalibration:
 def for_run(run) -> RunCalibration | None:
     """The calibrations stored with a run's models (None: neither has one)."""
     sparse_dir, cross_dir = run_sparse_model(run), run_reranker(run)
-    cal = RunCalibration(Calibration.load(cross_dir, "reranked"), Calibration.load(sparse_dir, "sparse"))
+    cal = RunCalibration(Calibration.load(cross_dir, "reranked"), Calibration.load(sparse_dir, "sparse"),
+                         labels_after=_labels_learnt_until(cross_dir))
     if run.reranked and cal.reranked is None:
         return None  # a reranked run's scores mean nothing to the sparse path's map
     if not run.reranked and run.params.get("similarity", "cosine") != "cosine":
@@ -70,7 +76,8 @@ def refit_on_labels(store, run, cal: RunCalibration) -> RunCalibration:
     run's pairs, as ``for_project`` does; for a caller that keeps ``cal`` and refits per label."""
     rows = store.db.execute(
         "select p.score, p.first_score, l.label from labels l join pairs p on p.a = l.a and p.b = l.b "
-        "where p.run_id = ? and l.label in ('accepted', 'rejected')", [run.id]).fetchall()
+        "where p.run_id = ? and l.label in ('accepted', 'rejected') and coalesce(l.updated, 0) > ?",
+        [run.id, cal.labels_after]).fetchall()
     if len(rows) < MIN_LABELS:
         return cal
     probs = cal.probabilities([r[0] for r in rows], [r[1] for r in rows])
@@ -78,4 +85,16 @@ def refit_on_labels(store, run, cal: RunCalibration) -> RunCalibration:
     keep = ~np.isnan(probs)
     if keep.sum() < MIN_LABELS:
         return cal
-    return RunCalibration(cal.reranked, cal.sparse, Recalibration.fit(probs[keep], labels[keep]))
+    return RunCalibration(cal.reranked, cal.sparse, Recalibration.fit(probs[keep], labels[keep]), cal.labels_after)
+
+
+def _labels_learnt_until(cross_dir) -> float:
+    """When the labels a project's improved CrossEncoder trained on were last changed (its card's
+    ``user_labels_until``); 0 for any other model."""
+    if cross_dir is None:
+        return 0.0
+    try:
+        value = json.loads((Path(cross_dir) / "quoradesk_training.json").read_text()).get("user_labels_until")
+        return float(value or 0.0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0

@@ -60,6 +60,7 @@ class MiningJob:
         resume: bool = True,
         ray: str | None = None,
         milvus: str | None = None,
+        continue_run: int | None = None,
     ):
         self.store = store
         self.sparse_model_path = models.sparse_model_path(sparse_model)
@@ -69,6 +70,9 @@ class MiningJob:
         if ray:  # Ray's workers encode in float32: their CPUs may differ
             self.params = replace(self.params, encode_bf16=False, encode_int8=False)
         self.resume = resume
+        # A run made ready elsewhere (Store.copy_run_to_rerank: an improved CrossEncoder
+        # re-ranking a run's pairs), continued from its recorded stage instead of looked up.
+        self.continue_run = continue_run
         self._cancel = threading.Event()
         self._encoder = None
         self._reranker = None
@@ -100,6 +104,10 @@ class MiningJob:
         if self.store.question_count() == 0:
             raise ValueError("The project has no questions: import a file first")
         run = None
+        if self.continue_run is not None:
+            self.resumed = True
+            self.store.update_run(self.continue_run, status="running", error=None)
+            return self.store.get_run(self.continue_run)
         if self.resume:
             run = self.store.find_resumable_run(self.sparse_key, self.reranker_key, self.params.key())
         if run is not None:

@@ -196,8 +196,13 @@ class ReviewSession:
 
     def check_rows(self, check) -> list[PairRow]:
         """A threshold check's sample (core.review.ThresholdCheck) as rows to label, in its order."""
+        return self.rows_for(check.pairs)
+
+    def rows_for(self, keys: list[tuple[int, int]]) -> list[PairRow]:
+        """The run's pairs named by (a, b) as rows, in that order: a check's sample, or the pairs
+        core.adapt.suggest_pairs asks to label next."""
         return [PairRow(p, i, self.probability(p))
-                for i, p in enumerate(self.store.pairs_by_keys(self.run.id, check.pairs), start=1)]
+                for i, p in enumerate(self.store.pairs_by_keys(self.run.id, keys), start=1)]
 
     def label(self, row: PairRow, label: str | None) -> None:
         self.store.set_label(row.pair.a, row.pair.b, label)

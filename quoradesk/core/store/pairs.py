@@ -69,6 +69,29 @@ class PairsMixin:
         if run_fields:
             self.update_run(run_id, **run_fields)
 
+    @_writes
+    def copy_run_to_rerank(self, run, *, reranker: str, reranker_key: str, params: dict, device: str,
+                           note: str = ""):
+        """A new run over ``run``'s questions and candidate pairs (no encoding, no search), waiting
+        at its rerank stage for ``reranker``: how a project's improved CrossEncoder re-ranks its
+        latest run. One transaction: the new run exists with all its pairs, or not at all."""
+        new = self.create_run(sparse_model=run.sparse_model, sparse_model_key=run.sparse_model_key,
+                              reranker=reranker, reranker_key=reranker_key, params=params, device=device,
+                              note=note)
+        self.db.execute(
+            "insert into pairs (run_id, a, b, sparse_score, rerank_score, rank, score, first_score) "
+            "select ?, a, b, sparse_score, NULL, rank, NULL, first_score from pairs where run_id = ?",
+            [new.id, run.id])
+        self.update_run(new.id, stage="rerank", max_question_id=run.max_question_id,
+                        question_count=run.question_count)
+        return self.get_run(new.id)
+
+    @_writes
+    def delete_run(self, run_id: int) -> None:
+        """A run and its pairs (labels belong to question pairs, not runs: they stay)."""
+        self.db.execute("delete from pairs where run_id = ?", [run_id])
+        self.db.execute("delete from runs where id = ?", [run_id])
+
     def pairs_to_rerank(
         self, run_id: int, max_rank: int, limit: int, *, min_first: float = 0.0
     ) -> list[tuple[int, int]]:

@@ -241,6 +241,10 @@ def _finish(trainer, model, evaluator, reporter, out: Path, half: bool, on_event
             calibrate: Callable[[], dict] | None = None) -> TrainResult:
     """Train, evaluate on the held-out pairs, save (optionally fp16) with its card and, with
     ``calibrate``, its calibration."""
+    from transformers.trainer_callback import PrinterCallback
+
+    # Without tqdm, transformers prints every log as a dict on stdout; our events say it instead.
+    trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
@@ -402,9 +406,13 @@ def train_cross(
     half: bool = False,
     miner: str | Path | None = None,
     teacher: str | Path | None = None,
+    calibrate: bool = True,
 ) -> TrainResult:
     """``miner`` (a SPLADE folder) and ``teacher`` (a CrossEncoder folder, optional filter):
-    what ``config.hard_negatives`` mines with (training_negatives.hard_negatives)."""
+    what ``config.hard_negatives`` mines with (training_negatives.hard_negatives).
+    ``train``'s labels may be soft (a teacher's probability in [0, 1]): BinaryCrossEntropyLoss
+    takes them as they are. ``calibrate=False``: the caller fits the probability itself
+    (core.adapt, on the user's held-out labels)."""
     config = config or CrossConfig()
     if train.positives == len(train):
         raise TrainingError("The CrossEncoder needs non-duplicate pairs (label 0) too")
@@ -483,6 +491,7 @@ def train_cross(
         _card("cross-encoder", base, train, held_out, len(dataset), config, device, "BinaryCrossEntropyLoss",
               labelled_pairs=n_pairs, **extra),
         # Its scores fused as mining fuses them: with the SPLADE it mined negatives with, else the default.
-        calibrate=lambda: _calibrate(out, held_out, "reranked", device,
-                                     sparse_model=miner or models.default_sparse_model_path(), reranker=out),
+        calibrate=(lambda: _calibrate(out, held_out, "reranked", device,
+                                      sparse_model=miner or models.default_sparse_model_path(), reranker=out))
+        if calibrate else None,
     )
