@@ -32,11 +32,11 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from quoradesk.core.adapt import ImproveConfig, ImproveJob, suggest_pairs  # noqa: E402
+from quoradesk.core.adapt import ImproveConfig, ImproveJob, ImproveResult, suggest_pairs  # noqa: E402
 from quoradesk.core.mining import MiningJob  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 from quoradesk.core.store import Store  # noqa: E402
-from quoradesk.core.training import read_pair_file, split_held_out  # noqa: E402
+from quoradesk.core.training import TrainingError, read_pair_file, split_held_out  # noqa: E402
 from quoradesk.core.training.data import connected  # noqa: E402
 
 DEV = Path(os.environ.get("QUORADESK_DEV_TSV", REPO.parent / "shared" / "data" / "quora" / "dev.tsv"))
@@ -148,14 +148,18 @@ def answer(store, a: int, b: int, group: dict[str, str]) -> str:
 
 
 def random_pairs(store, run_id: int, n: int, rng) -> list[tuple[int, int]]:
+    """``n`` unlabelled pairs drawn uniformly from those ``suggest`` draws from: the ranked list
+    (in a reranked run, the pairs the CrossEncoder scored)."""
     rows = store.db.execute(
         "select p.a, p.b from pairs p left join labels l on l.a = p.a and l.b = p.b "
-        "where p.run_id = ? and l.label is null order by p.a, p.b", [run_id]).fetchall()
+        "where p.run_id = ? and l.label is null and p.score is not null order by p.a, p.b", [run_id]).fetchall()
     return [tuple(rows[i]) for i in rng.choice(len(rows), size=min(n, len(rows)), replace=False)]
 
 
 def play(base: Path, group, way: str, seed: int, steps: list[int], folder: Path, config: dict) -> list[dict]:
     db = folder / f"{way}-{seed}.sqlite"
+    for old in folder.glob(f"{db.name}*"):  # an earlier run's file, WAL, journal and models
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     shutil.copy(base, db)
     rng = np.random.default_rng(seed)
     out = []
@@ -170,9 +174,13 @@ def play(base: Path, group, way: str, seed: int, steps: list[int], folder: Path,
             for a, b in keys:
                 store.set_label(a, b, answer(store, a, b, group))
             t0 = time.perf_counter()
-            job = ImproveJob(store, config=ImproveConfig(**{"seed": seed, **config}))
-            for _ in job.run():
-                pass
+            try:
+                job = ImproveJob(store, config=ImproveConfig(**{"seed": seed, **config}))
+                for _ in job.run():
+                    pass
+                result = job.result
+            except TrainingError as exc:  # too few or one-sided labels: the app says so, changes nothing
+                result = ImproveResult(False, str(exc))
             seconds = time.perf_counter() - t0
             labelled = set(store.labels())
             latest = store.latest_run("done")
@@ -180,8 +188,10 @@ def play(base: Path, group, way: str, seed: int, steps: list[int], folder: Path,
                    "positives": sum(v == "accepted" for v in store.labels().values()),
                    "ap_first": round(mining_ap(store, first, group, labelled), 4),
                    "ap_now": round(mining_ap(store, latest.id, group, labelled), 4),
-                   "kept": job.result.accepted, "check": [job.result.ap_before, job.result.ap_after],
-                   "improve_s": round(seconds, 1), "stages_s": {k: round(v, 1) for k, v in job.result.seconds.items()}}
+                   "kept": result.accepted, "check": [result.ap_before, result.ap_after],
+                   "improve_s": round(seconds, 1), "stages_s": {k: round(v, 1) for k, v in result.seconds.items()}}
+            if result.ap_before is None:
+                row["why"] = result.message[:80]
             row["gain"] = round(row["ap_now"] - row["ap_first"], 4)
             print(json.dumps(row), flush=True)
             out.append(row)

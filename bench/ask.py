@@ -14,6 +14,8 @@ Ask uses the model of the project's run, as the app does.
    and 95th percentile over ``--queries`` asks with dev questions' pair partners.
 2. The same on the 100,000 questions of bench/scale.py's corpus (real questions and
    word-level variants of them), mined by the real CLI in a child process.
+   Then three new processes open the project (as ``quoradesk ask`` does): the time from their
+   models being loaded to the first answer, with the index the project keeps.
 3. Quality on the held-out 15% of dev.tsv (training.split_held_out, seed 12: neither shipped
    model saw it): the project holds every held-out question but the second side of each
    duplicate pair; each such second side is asked, and we count how often its duplicate comes
@@ -77,6 +79,34 @@ def latency(db: Path, queries: list[str], label: str) -> None:
     print(f"  warm, {len(totals)} asks: median {statistics.median(totals):.1f} ms, p95 {p95:.1f} ms "
           f"(median encode {statistics.median(parts['encode']):.1f}, search {statistics.median(parts['search']):.1f}, "
           f"rerank {statistics.median(parts['rerank']):.1f}; the rest: labels and explanations)")
+    fresh(db, queries[0])
+
+
+FRESH = """
+import sys, time, json
+from quoradesk.core.ask import AskService
+from quoradesk.core.store import Store
+with Store(sys.argv[1], create=False) as store:
+    service = AskService(store)
+    t = time.perf_counter()
+    service.ask(sys.argv[2])
+    print(json.dumps({**service.open_seconds, "first": time.perf_counter() - t, "kept": service.index_kept}))
+"""
+
+
+def fresh(db: Path, question: str, rounds: int = 3) -> None:
+    """A new process opening the project, as ``quoradesk ask`` or ``serve`` does: the index the
+    project keeps (core.ask.index_cache, written by the open above) against the models' loading."""
+    import json
+    import subprocess
+
+    for i in range(rounds):
+        out = subprocess.run([sys.executable, "-c", FRESH, str(db), question], capture_output=True, text=True,
+                             check=True, cwd=REPO)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  fresh process {i + 1}: models {r['models']:.2f}s, then index {r['index']:.2f}s "
+              f"({'kept' if r['kept'] else 'built'}) + first ask {r['first'] * 1000:.0f} ms: ready "
+              f"{r['index'] + r['first']:.2f}s after the models")
 
 
 def quality(folder: Path, sparse_model: Path) -> None:

@@ -93,6 +93,19 @@ def main() -> None:
     shot(app, window, "review-check")
     review.threshold_bar.back_button.click()
 
+    # Label next: the pairs whose label teaches the most, four of them labelled
+    bar = review.adapt_bar
+    bar.size.setValue(12)
+    bar.next_button.click()
+    wait(app, lambda: bar.back_button.isVisible())
+    for i in range(4):
+        review.table.selectRow(i)
+        row = review.model.row_at(i)
+        known = tuple(sorted((row.pair.text_a, row.pair.text_b))) in gold
+        review.set_label("accepted" if known else "rejected")
+    shot(app, window, "review-label-next")
+    bar.back_button.click()
+
     tab = window.ask_tab
     window.tabs.setCurrentWidget(tab)
     wait(app, tab.ready.is_set)

@@ -209,6 +209,7 @@ def test_a_cancelled_improve_leaves_the_project_as_it_was(project, mined_sample)
             assert seen[-1] == "cancelled" and not job.result.accepted, seen
             assert "nothing was changed" in job.result.message
         assert project_state(project) == before, stage
+        assert not project.with_name(project.name + ".models").exists()
 
 
 # ---------------------------------------------------------------- the app

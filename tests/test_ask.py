@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quoradesk.core import ask, models
-from quoradesk.core.ask import AskError, AskService
+from quoradesk.core import models
+from quoradesk.core.ask import AskError, AskService, cache_folder
+from quoradesk.core.ask import service as ask
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
@@ -201,6 +202,38 @@ def test_add_stores_the_question_and_its_encoding_and_grows_the_index(project, m
 
 
 # ---------------------------------------------------------------- the CLI
+
+
+def answers(result) -> list:
+    return [(m.question_id, round(m.score, 6), round(m.sparse_score, 6), m.why.content) for m in result.matches]
+
+
+def test_a_new_process_answers_from_the_index_the_project_keeps(project, monkeypatch):
+    question = "How can I learn to code in Python quickly?"
+    with Store(project, create=False) as store:
+        first = AskService(store, reranker=None)
+        assert not first.index_kept and (cache_folder(store) / "index" / "key.json").is_file()
+        built = first.ask(question)
+    with Store(project, create=False) as store:
+        again = AskService(store, reranker=None)
+        assert again.index_kept and again._raw is None  # nothing read from the encodings table
+        assert answers(again.ask(question)) == answers(built)  # the same answers, tokens included
+        assert np.array_equal(again.usual, first.usual, equal_nan=True)
+        # adding grows a kept index; folding reads every stored row once
+        monkeypatch.setattr(ask, "FOLD_ADDED", 2)
+        ids = [again.add(t) for t in ("How do I learn the Rust programming language?", "Is Rust harder than Go?")]
+        assert again.indexed == len(again.ids) and again.side.shape[0] == 0
+        assert again.ask("learning Rust programming").matches[0].question_id == ids[0]
+    with Store(project, create=False) as store:  # two questions more: the kept index is stale
+        stale = AskService(store, reranker=None)
+        assert not stale.index_kept and stale.ask("learning Rust programming").matches[0].question_id == ids[0]
+    (cache_folder(project_store := Store(project, create=False)) / "index" / "indices.npy").write_bytes(b"damaged")
+    project_store.close()
+    with Store(project, create=False) as store:  # a damaged index is rebuilt, not an error
+        rebuilt = AskService(store, reranker=None)
+        assert not rebuilt.index_kept and rebuilt.ask("learning Rust programming").matches[0].question_id == ids[0]
+    with Store(project, create=False) as store:
+        assert AskService(store, reranker=None).index_kept
 
 
 def cli(*args, stdin: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

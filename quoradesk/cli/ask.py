@@ -45,7 +45,7 @@ def cmd_ask(args) -> int:
         service = AskService(store, **_service_options(args))
         opened = service.open_seconds
         print(f"{len(service.ids):,} questions ready in {sum(opened.values()):.1f}s (models "
-              f"{opened['models']:.1f}s, index {opened['index']:.2f}s"
+              f"{opened['models']:.1f}s, index {opened['index']:.2f}s{' as kept' if service.index_kept else ''}"
               + (f", {service.encoded_in_memory} encoded now" if service.encoded_in_memory else "")
               + ")", file=sys.stderr)
         single = args.question is not None

@@ -25,6 +25,7 @@ leaves the project as it was: no folder, no run, no setting.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import random
 import shutil
@@ -171,7 +172,7 @@ class ImproveJob:
 
     def run(self) -> Iterator[ImproveProgress]:
         partial = models_folder(self.store) / f".partial-{uuid.uuid4().hex[:8]}"
-        new_run = None
+        new_run, finished = None, False
         try:
             new_run = yield from self._run(partial)
             if new_run is not None:
@@ -182,6 +183,8 @@ class ImproveJob:
                 self.store.update_run(new_run.id, note="; ".join(filter(None, [
                     note, f"re-ranked by the CrossEncoder improved on {self.result.train_labels} of your labels "
                           f"(run #{self.run_record.id}'s candidates)"])))
+                self.result.run_id = new_run.id
+                finished = True
         except GeneratorExit:  # the consumer dropped us mid-way (Ctrl-C in the CLI): leave nothing behind
             self._stop.set()
             self._undo(partial, new_run)
@@ -193,7 +196,7 @@ class ImproveJob:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         # Said after everything is kept: a consumer that stops listening at "done" changes nothing.
-        if self.cancelled and not (self.result is not None and self.result.accepted and self.result.run_id):
+        if self.cancelled and not finished:
             self._undo(partial, new_run)
             self.result = ImproveResult(False, "Cancelled: nothing was changed")
             yield ImproveProgress("cancelled", 0, 0, self.result.message)
@@ -208,6 +211,8 @@ class ImproveJob:
         if self.result is not None and self.result.model_dir is not None:
             shutil.rmtree(self.result.model_dir, ignore_errors=True)
             self.result.model_dir = None
+        with contextlib.suppress(OSError):  # the folder this job made, if it holds nothing else
+            models_folder(self.store).rmdir()
 
     def _run(self, partial: Path):
         started = time.perf_counter()
@@ -387,6 +392,5 @@ class ImproveJob:
         for event in job.run():
             if event.stage == "rerank":
                 yield ImproveProgress("rerank", event.done, event.total, event.message)
-        self.result.run_id = new_run.id
         return job.run_record.status == "done"
 

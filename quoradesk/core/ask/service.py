@@ -37,16 +37,17 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from . import models
-from .adapt import project_reranker
-from .calibration import Calibration, RunCalibration
-from .mining import MiningParams
-from .models.rerank import rerank_scores
-from .questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
-from .review.explain import Explanation, explain_match
-from .search.index import prepare
-from .search.margins import NEIGHBOURS, in_context, usual_closeness
-from .store import Store
+from .. import models
+from ..adapt import project_reranker
+from ..calibration import Calibration, RunCalibration
+from ..mining import MiningParams
+from ..models.rerank import rerank_scores
+from ..questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
+from ..review.explain import Explanation, explain_match
+from ..search.index import prepare
+from ..search.margins import NEIGHBOURS, in_context, usual_closeness
+from ..store import Store
+from .index_cache import AskIndex
 
 # A project whose un-encoded questions are more than this says to mine it first: encoding
 # them in memory on every start would take minutes (about 250 questions a second on 2 cores).
@@ -163,11 +164,51 @@ class AskService:
                 f"{models.describe(self.sparse_model)}: mine the project first "
                 f"(quoradesk mine --db {store.path}, or the Mine tab)")
         self.encoded_in_memory = len(missing)
-        self._set_matrix(self._encodings(self.ids, missing))
-        self.usual = self._usual_closeness()
+        self.dim = self.encoder.get_embedding_dimension()
+        self._raw: sparse.csr_matrix | None = None  # every row's raw vector, read when first needed
+        self._added = sparse.csr_matrix((0, self.dim), dtype=np.float32)  # rows added since the index
+        self.index_kept = self._open_index(missing)
         self.open_seconds = {"models": loaded - started, "index": time.perf_counter() - loaded}
 
     # ------------------------------------------------------------ building the index
+
+    def _open_index(self, missing: np.ndarray) -> bool:
+        """The index the project keeps for these questions, encodings and run (index_cache), or one
+        built now and kept for the next process; True when a kept one served. Questions encoded
+        in memory here (none stored yet) make an index nobody else can use: built, not kept."""
+        latest = self.store.latest_run("done")
+        key = None if len(missing) else AskIndex.key_for(self.store, self.model_key, self.ids,
+                                                         latest.id if latest is not None else None)
+        kept = AskIndex.load(self.store, key) if key is not None else None
+        if kept is not None and np.array_equal(kept.ids, self.ids):
+            self.context_run = key["context_run"]
+            self.inverted, self.usual = kept.inverted, np.array(kept.usual)
+            self.indexed = len(self.ids)
+            self.side = sparse.csr_matrix((0, self.dim), dtype=np.float32)
+            return True
+        self._set_matrix(self._encodings(self.ids, missing))
+        self.usual = self._usual_closeness()
+        if key is not None:
+            AskIndex(key, self.ids, self.inverted, self.usual).save(self.store)
+        return False
+
+    @property
+    def raw(self) -> sparse.csr_matrix:
+        """Every question's raw vector in ``ids`` order (a kept index leaves them in the project
+        until a fold needs them all)."""
+        if self._raw is None:
+            stored = self.store.load_encodings(self.model_key, self.ids[: self.indexed], dim=self.dim)
+            self._raw = sparse.vstack([sparse.csr_matrix(stored, dtype=np.float32), self._added]).tocsr()
+        return self._raw
+
+    def _rows(self, positions: list[int]) -> list[sparse.csr_matrix]:
+        """Raw vectors of the questions at ``positions``, without reading every row."""
+        if self._raw is not None:
+            return [self._raw[i] for i in positions]
+        stored = [i for i in positions if i < self.indexed]
+        loaded = self.store.load_encodings(self.model_key, self.ids[stored], dim=self.dim) if stored else None
+        where = {i: k for k, i in enumerate(stored)}
+        return [loaded[where[i]] if i in where else self._added[i - self.indexed] for i in positions]
 
     def _run_model(self) -> Path:
         run = self.store.latest_run("done")
@@ -213,7 +254,7 @@ class AskService:
 
     def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
         """Rows in ``ids`` order: stored encodings, and in-memory ones for ``missing``."""
-        from .models.encode import encode_csr
+        from ..models.encode import encode_csr
 
         have = np.setdiff1d(ids, missing, assume_unique=True)
         dim = self.encoder.get_embedding_dimension()
@@ -230,24 +271,28 @@ class AskService:
 
     def _set_matrix(self, raw: sparse.csr_matrix) -> None:
         """Index ``raw`` (rows in ``self.ids`` order) afresh; nothing added on the side."""
-        self.raw = sparse.csr_matrix(raw, dtype=np.float32)
+        self._raw = sparse.csr_matrix(raw, dtype=np.float32)
+        self._added = sparse.csr_matrix((0, self._raw.shape[1]), dtype=np.float32)
         # Token-major (the inverted index: a row per token, its questions and weights): a
         # question's tokens pick their posting lists. 8.6 ms a search at 100,000 questions,
         # against 11.1 slicing the columns of a CSC matrix and 18 for a dense product.
-        self.inverted = prepare(self.raw, "cosine").T.tocsr()
+        self.inverted = prepare(self._raw, "cosine").T.tocsr()
         self.inverted.sort_indices()
         self.indexed = len(self.ids)  # rows in the inverted index; the rest are on the side
-        self.side = sparse.csr_matrix((0, self.raw.shape[1]), dtype=np.float32)
+        self.side = sparse.csr_matrix((0, self._raw.shape[1]), dtype=np.float32)
 
     def _append(self, ids: np.ndarray, raw: sparse.csr_matrix) -> None:
         """Grow the index by questions newer than every indexed one (ids stay sorted)."""
         self.ids = np.concatenate([self.ids, ids])
         self.usual = np.concatenate([self.usual, np.full(len(ids), np.nan)])
-        self.raw = sparse.vstack([self.raw, sparse.csr_matrix(raw, dtype=np.float32)]).tocsr()
+        raw = sparse.csr_matrix(raw, dtype=np.float32)
+        self._added = sparse.vstack([self._added, raw]).tocsr()
+        if self._raw is not None:
+            self._raw = sparse.vstack([self._raw, raw]).tocsr()
         if len(self.ids) - self.indexed >= FOLD_ADDED:
             self._set_matrix(self.raw)
         else:
-            self.side = prepare(self.raw[self.indexed:], "cosine")
+            self.side = prepare(self._added, "cosine")
 
     def refresh(self) -> int:
         """Take in questions imported since the index was built (another window, the CLI),
@@ -270,7 +315,7 @@ class AskService:
     def ask(self, text, top: int = 10) -> AskResult:
         """The ``top`` stored questions closest to ``text``, best first; AskError for a text
         that cannot be a question (empty, too long, binary)."""
-        from .models.encode import encode_csr
+        from ..models.encode import encode_csr
 
         question = clean_question(text)
         top = max(1, min(int(top), 100))
@@ -326,17 +371,17 @@ class AskService:
         if not matches:
             return
         counts = self.store.label_counts([m.question_id for m in matches])
-        for m in matches:
+        rows = self._rows([int(np.searchsorted(self.ids, m.question_id)) for m in matches])  # ids are sorted
+        for m, row in zip(matches, rows, strict=True):
             m.labels = counts.get(m.question_id, {})
-            row = int(np.searchsorted(self.ids, m.question_id))  # ids are sorted
-            m.why = explain_match(self.encoder, vec, self.raw[row], top_k=6, also_k=3)
+            m.why = explain_match(self.encoder, vec, row, top_k=6, also_k=3)
 
     # ------------------------------------------------------------ adding
 
     def add(self, text) -> int:
         """Add ``text`` to the project (an import of its own) and to the index; returns its
         question id (the existing one when the project has this text already)."""
-        from .models.encode import encode_csr
+        from ..models.encode import encode_csr
 
         question = clean_question(text)
         existing = self.store._ids_for_texts([question]).get(question)
