@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from quoradesk.core.adapt import ImproveConfig, ImproveJob, ImproveResult, suggest_pairs  # noqa: E402
+from quoradesk.core.adapt.suggest import SPREAD_SHARE  # noqa: E402
 from quoradesk.core.mining import MiningJob  # noqa: E402
 from quoradesk.core.questions import load_questions  # noqa: E402
 from quoradesk.core.store import Store  # noqa: E402
@@ -156,7 +157,8 @@ def random_pairs(store, run_id: int, n: int, rng) -> list[tuple[int, int]]:
     return [tuple(rows[i]) for i in rng.choice(len(rows), size=min(n, len(rows)), replace=False)]
 
 
-def play(base: Path, group, way: str, seed: int, steps: list[int], folder: Path, config: dict) -> list[dict]:
+def play(base: Path, group, way: str, seed: int, steps: list[int], folder: Path, config: dict,
+         spread: float = SPREAD_SHARE) -> list[dict]:
     db = folder / f"{way}-{seed}.sqlite"
     for old in folder.glob(f"{db.name}*"):  # an earlier run's file, WAL, journal and models
         shutil.rmtree(old) if old.is_dir() else old.unlink()
@@ -169,7 +171,8 @@ def play(base: Path, group, way: str, seed: int, steps: list[int], folder: Path,
             run = store.latest_run("done")
             have = len([v for v in store.labels().values() if v in ("accepted", "rejected")])
             want = target - have
-            keys = ([(s.a, s.b) for s in suggest_pairs(store, want, seed=seed + target)] if way == "suggest"
+            keys = ([(s.a, s.b) for s in suggest_pairs(store, want, seed=seed + target, spread=spread)]
+                    if way == "suggest"
                     else random_pairs(store, run.id, want, rng))
             for a, b in keys:
                 store.set_label(a, b, answer(store, a, b, group))
@@ -208,6 +211,8 @@ def main() -> None:
     ap.add_argument("--topics", action="store_true",
                     help="the user's file: Quora questions of whole topics (politics, Indian money, programming), "
                          "reranked by a CrossEncoder trained without them (made first, about 15 minutes)")
+    ap.add_argument("--spread", type=float, default=SPREAD_SHARE,
+                    help="suggest's share of weight spread evenly over the probability range (the rest: doubt)")
     ap.add_argument("--config", default="{}", help='ImproveConfig fields as JSON, e.g. {"epochs": 1}')
     args = ap.parse_args()
     if not DEV.is_file():
@@ -221,7 +226,7 @@ def main() -> None:
             base, group = make_project(folder, args.topics)
         config = json.loads(args.config)
         rows = [r for seed in range(args.seeds) for way in args.ways
-                for r in play(base, group, way, seed, args.steps, folder, config)]
+                for r in play(base, group, way, seed, args.steps, folder, config, args.spread)]
     print("\nlabels  way      AP gain (median, min..max over seeds)  kept  improve s (median)")
     for target in args.steps:
         for way in args.ways:

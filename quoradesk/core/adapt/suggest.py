@@ -61,8 +61,9 @@ def _doubt(store, run, score: np.ndarray, first: np.ndarray) -> tuple[np.ndarray
     return 1 - np.abs(q - qt), None
 
 
-def suggest_pairs(store, n: int = 20, *, run=None, seed: int = 0) -> list[Suggestion]:
-    """Up to ``n`` unlabelled pairs of ``run`` (default: the latest finished run) to label next."""
+def suggest_pairs(store, n: int = 20, *, run=None, seed: int = 0, spread: float = SPREAD_SHARE) -> list[Suggestion]:
+    """Up to ``n`` unlabelled pairs of ``run`` (default: the latest finished run) to label next;
+    ``spread``: the share of the draw's weight spread evenly over the range, the rest by doubt."""
     run = run or store.latest_run("done")
     if run is None:
         raise LookupError("No finished run to suggest pairs from: mine the questions first")
@@ -81,8 +82,8 @@ def suggest_pairs(store, n: int = 20, *, run=None, seed: int = 0) -> list[Sugges
     where = prob if prob is not None else np.argsort(np.argsort(first)) / max(len(first) - 1, 1)
     bins = np.minimum((where * BINS).astype(int), BINS - 1)
     per_bin = np.bincount(bins, minlength=BINS)
-    spread = 1.0 / (np.count_nonzero(per_bin) * per_bin[bins])
-    weight = (1 - SPREAD_SHARE) * doubt / max(doubt.sum(), 1e-12) + SPREAD_SHARE * spread
+    even = 1.0 / (np.count_nonzero(per_bin) * per_bin[bins])
+    weight = (1 - spread) * doubt / max(doubt.sum(), 1e-12) + spread * even
     rng = np.random.default_rng(seed)
     # Weighted sampling without replacement: the top keys of log(weight) + Gumbel noise.
     keys = np.log(np.maximum(weight, 1e-300)) + rng.gumbel(size=len(weight))
@@ -102,7 +103,7 @@ def suggest_pairs(store, n: int = 20, *, run=None, seed: int = 0) -> list[Sugges
     texts = dict(zip(ids, store.texts(ids), strict=True))
     out = []
     for i in chosen:
-        near = doubt[i] * (1 - SPREAD_SHARE) / max(doubt.sum(), 1e-12) >= SPREAD_SHARE * spread[i]
+        near = doubt[i] * (1 - spread) / max(doubt.sum(), 1e-12) >= spread * even[i]
         out.append(Suggestion(
             int(a[i]), int(b[i]), texts[int(a[i])], texts[int(b[i])],
             None if prob is None else float(prob[i]), None if np.isnan(score[i]) else float(score[i]),
