@@ -85,11 +85,7 @@ def main() -> None:
     review.set_threshold(0.5)
     review.threshold_bar.size.setValue(12)
     review.threshold_bar.check_button.click()
-    for i in range(6):
-        review.table.selectRow(i)
-        row = review.model.row_at(i)
-        known = tuple(sorted((row.pair.text_a, row.pair.text_b))) in gold
-        review.set_label("accepted" if known else "rejected")
+    label_first(review, gold, 6)
     shot(app, window, "review-check")
     review.threshold_bar.back_button.click()
 
@@ -98,11 +94,7 @@ def main() -> None:
     bar.size.setValue(12)
     bar.next_button.click()
     wait(app, lambda: bar.back_button.isVisible())
-    for i in range(4):
-        review.table.selectRow(i)
-        row = review.model.row_at(i)
-        known = tuple(sorted((row.pair.text_a, row.pair.text_b))) in gold
-        review.set_label("accepted" if known else "rejected")
+    label_first(review, gold, 4)
     shot(app, window, "review-label-next")
     bar.back_button.click()
 
@@ -127,6 +119,15 @@ def main() -> None:
     wait(app, lambda: not tab.worker.running)
     shot(app, window, "train")
     window.close()
+
+
+def label_first(review, gold, n: int) -> None:
+    """The first ``n`` rows labelled by the sample's known paraphrase groups, with the keys' path."""
+    for i in range(n):
+        review.table.selectRow(i)
+        row = review.model.row_at(i)
+        known = tuple(sorted((row.pair.text_a, row.pair.text_b))) in gold
+        review.set_label("accepted" if known else "rejected")
 
 
 if __name__ == "__main__":

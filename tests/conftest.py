@@ -75,6 +75,26 @@ def splade_path():
 
 
 @pytest.fixture(scope="session")
+def sample_with_gold(tmp_path_factory):
+    """The bundled sample mined with the shipped defaults (accurate SPLADE, reranked: calibrated),
+    and its known duplicate pairs as question ids. Tests copy the file before writing to it."""
+    from quoradesk.core import models
+    from quoradesk.core.mining import MiningJob
+    from quoradesk.core.questions import load_questions
+    from quoradesk.core.resources import SAMPLE_QUESTIONS
+    from quoradesk.core.store import Store
+    from quoradesk.selftest import sample_gold_pairs
+
+    db = tmp_path_factory.mktemp("sample-mined") / "p.sqlite"
+    with Store(db) as store:
+        store.add_import(load_questions(SAMPLE_QUESTIONS))
+        list(MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS, device="cpu").run())
+        ids = store._ids_for_texts(q.text for q in load_questions(SAMPLE_QUESTIONS).questions)
+    gold = {tuple(sorted((ids[a], ids[b]))) for a, b in sample_gold_pairs(SAMPLE_QUESTIONS)}
+    return db, gold
+
+
+@pytest.fixture(scope="session")
 def encoder(splade_path):
     from quoradesk.core import models
 

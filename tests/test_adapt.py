@@ -21,25 +21,14 @@ from quoradesk.core.adapt import (
     suggest_pairs,
 )
 from quoradesk.core.ask import AskService
-from quoradesk.core.mining import MiningJob
-from quoradesk.core.questions import load_questions
-from quoradesk.core.resources import SAMPLE_QUESTIONS
 from quoradesk.core.store import Store, read_journal
 from quoradesk.core.training import TrainingError
 
 
 @pytest.fixture(scope="module")
-def mined_sample(tmp_path_factory):
-    """The sample mined with the shipped defaults, and its known duplicate pairs (question ids)."""
-    from quoradesk.selftest import sample_gold_pairs
-
-    db = tmp_path_factory.mktemp("adapt") / "p.sqlite"
-    with Store(db) as store:
-        store.add_import(load_questions(SAMPLE_QUESTIONS))
-        list(MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS, device="cpu").run())
-        ids = store._ids_for_texts(q.text for q in load_questions(SAMPLE_QUESTIONS).questions)
-    gold = {tuple(sorted((ids[a], ids[b]))) for a, b in sample_gold_pairs(SAMPLE_QUESTIONS)}
-    return db, gold
+def mined_sample(sample_with_gold):
+    """The sample mined with the shipped defaults (calibrated), and its known duplicate pairs."""
+    return sample_with_gold
 
 
 @pytest.fixture

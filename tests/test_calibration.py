@@ -208,17 +208,9 @@ def test_a_trained_cross_encoder_gets_its_own_calibration(dev_tsv, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def mined_sample(tmp_path_factory):
+def mined_sample(sample_with_gold):
     """The sample mined with the shipped defaults (calibrated), and its known duplicate pairs."""
-    from quoradesk.selftest import sample_gold_pairs
-
-    db = tmp_path_factory.mktemp("check") / "p.sqlite"
-    with Store(db) as store:
-        store.add_import(load_questions(SAMPLE_QUESTIONS))
-        list(MiningJob(store, sparse_model=models.SHIPPED_SPARSE, reranker=models.SHIPPED_CROSS, device="cpu").run())
-        ids = store._ids_for_texts(q.text for q in load_questions(SAMPLE_QUESTIONS).questions)
-    gold = {tuple(sorted((ids[a], ids[b]))) for a, b in sample_gold_pairs(SAMPLE_QUESTIONS)}
-    return db, gold
+    return sample_with_gold
 
 
 def test_a_threshold_check_narrows_as_labels_come_in(mined_sample, tmp_path):
