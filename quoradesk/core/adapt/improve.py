@@ -154,6 +154,7 @@ class ImproveJob:
         if self.sparse is None:
             raise TrainingError(f"The SPLADE model run #{run.id} used ({run.sparse_model}) is not on this machine: "
                                 "mine again with a model that is, then improve")
+        self.params = self._params()  # the run's, as re-ranking with the new model uses them
         self._stop = threading.Event()
         self._mining: MiningJob | None = None
         self.result: ImproveResult | None = None
@@ -225,10 +226,9 @@ class ImproveJob:
                                 "kind held back are needed): label pairs of that run; nothing was changed")
         ids = sorted({q for k in self.keys for q in k})
         text = dict(zip(ids, self.store.texts(ids), strict=True))
-        train = LabelledPairs([text[self.keys[i][0]] for i in train_i], [text[self.keys[i][1]] for i in train_i],
-                              [int(self.labels[i]) for i in train_i], f"your labels in {self.store.path.name}")
-        held = LabelledPairs([text[self.keys[i][0]] for i in held_i], [text[self.keys[i][1]] for i in held_i],
-                             [int(self.labels[i]) for i in held_i], "held-back labels")
+        labelled = LabelledPairs([text[a] for a, _ in self.keys], [text[b] for _, b in self.keys],
+                                 self.labels.tolist(), f"your labels in {self.store.path.name}")
+        train, held = labelled.subset(train_i), labelled.subset(held_i)
         replay = self._replay(int(round(cfg.replay_per_label * len(train_i))))
         if self.cancelled:
             return None
@@ -245,7 +245,7 @@ class ImproveJob:
         first, reranked, old_ce = self._held_scores(held_i)
         new_ce = np.asarray(result.model.predict(list(zip(held.q1, held.q2, strict=True)), batch_size=32,
                                                  show_progress_bar=False), dtype=np.float64)
-        weight = self._weight()
+        weight = float(self.params.rerank_weight)
         y = self.labels[held_i]
         before = pipeline_ap(first, reranked, old_ce, weight, y)
         after = pipeline_ap(first, reranked, new_ce, weight, y)
@@ -265,7 +265,7 @@ class ImproveJob:
             f"{after:.3f}. The latest run is re-ranked with it; next runs and Ask use it."), model_dir=out, **common)
         return self.store.copy_run_to_rerank(
             run, reranker=models.describe(out), reranker_key=models.model_key(out),
-            params=self._params().key(), device=self.device)
+            params=self.params.key(), device=self.device)
 
     def _in_run(self) -> np.ndarray:
         found = self.store.pairs_by_keys(self.run_record.id, self.keys)
@@ -333,7 +333,7 @@ class ImproveJob:
         run = self.run_record
         keys = [self.keys[i] for i in held_i]
         pairs = {(p.a, p.b): p for p in self.store.pairs_by_keys(run.id, keys)}
-        params = self._params()
+        params = self.params
         first = np.array([pairs[k].first_score for k in keys], dtype=np.float64)
         rank = np.array([pairs[k].rank for k in keys])
         reranked = (rank <= params.rerank_top) & (first >= params.rerank_floor)
@@ -354,9 +354,6 @@ class ImproveJob:
             d = MiningParams(similarity=params.similarity)
             params = replace(params, rerank_weight=d.rerank_weight, rerank_floor=d.rerank_floor)
         return params.on_device(self.device)
-
-    def _weight(self) -> float:
-        return float(self._params().rerank_weight)
 
     def _keep(self, result, partial: Path, held_i, new_ce, first, reranked, weight, before, after) -> Path:
         """The new model's probability and card written, its folder moved into place."""
@@ -385,7 +382,7 @@ class ImproveJob:
 
     def _rerank(self, new_run) -> Iterator[ImproveProgress]:
         job = MiningJob(self.store, sparse_model=self.sparse, reranker=self.result.model_dir,
-                        params=self._params(), device=self.device, continue_run=new_run.id)
+                        params=self.params, device=self.device, continue_run=new_run.id)
         self._mining = job
         if self.cancelled:
             return False
