@@ -4,6 +4,7 @@
     python bench/encode.py --limit 3000     # a quicker slice
     python bench/encode.py --model accurate --bf16 --batches 32   # and bfloat16 against float32
     python bench/encode.py --model accurate --bf16 --int8 --batches 32 --limit 3000   # and the int8 head
+    python bench/encode.py --model accurate --bf16 --int8 --int8-body --batches 32 --limit 3000  # the int8 encoder
 
 Both run a shipped SPLADE (--model fast, the default here, or accurate) (fp32 on the CPU) at batch 32 and 64 in one process, one after
 the other. "plain" is ``model.encode(texts, batch_size=B)`` with default arguments (timed
@@ -56,6 +57,8 @@ def main() -> None:
     ap.add_argument("--batches", default="32,64")
     ap.add_argument("--bf16", action="store_true", help="also time and compare bfloat16 encoding")
     ap.add_argument("--int8", action="store_true", help="also time and compare the int8 MLM head (alone and with bf16)")
+    ap.add_argument("--int8-body", action="store_true",
+                    help="also time and compare the int8 encoder (body in ONNX Runtime, head on the active vocabulary)")
     args = ap.parse_args()
     texts = [q.text for q in load_questions(DEV).questions][: args.limit]
     device = models.pick_device(args.device)
@@ -80,7 +83,8 @@ def main() -> None:
         n = len(texts)
         print(f"{bs:>5} {t_plain:>8.1f} {n / t_plain:>10.0f} {t_ours:>8.1f} {n / t_ours:>9.0f} "
               f"{t_plain / t_ours:>8.2f}x {diff:>11.2e} {support:>13}")
-    names = (["bf16"] if args.bf16 else []) + (["int8", "bf16+int8"] if args.int8 else [])
+    names = ((["bf16"] if args.bf16 else []) + (["int8", "bf16+int8"] if args.int8 else [])
+             + (["int8 body"] if args.int8_body else []))
     if names:
         compare_precisions(model, texts, int(args.batches.split(",")[0]), names)
 
@@ -111,13 +115,15 @@ def held_out_ap(model, held, bs: int, **precision) -> float:
 
 def compare_precisions(model, texts: list[str], bs: int, names: list[str]) -> None:
     """Time float32 and each precision in ``names`` (bf16: bf16 products; int8: the MLM head
-    in int8; bf16+int8: both, what mining does where the CPU has both natively), and compare
+    in int8; bf16+int8: both, what mining did where the CPU has both natively; int8 body: the
+    int8 encoder, body in ONNX Runtime and head on the active vocabulary), and compare
     each one's vectors with float32's."""
     from quoradesk.core.search.index import prepare
     from quoradesk.core.training import read_pair_file, split_held_out
 
     _, held = split_held_out(read_pair_file(DEV), 0.15, seed=12)  # neither shipped model saw it
-    variants = {"float32": {}, **{n: {"bf16": "bf16" in n, "int8": "int8" in n} for n in names}}
+    variants = {"float32": {}, **{n: {"bf16": "bf16" in n, "int8": "int8" in n, "int8_body": "body" in n}
+                                  for n in names}}
     for kw in variants.values():
         encode_csr(model, texts[:64], bs, **kw)  # warm-up (bf16 and int8 weight copies made)
     print(f"\nnative bf16 on this CPU: {models.native_bf16()}, native int8 (VNNI): {models.native_int8()}; "

@@ -7,6 +7,7 @@
     python bench/mine.py --no-rerank-int8     # the float32 reranker (the app's int8 is the default on a CPU)
     python bench/mine.py --no-bf16            # float32 encoding where the CPU has native bf16 (the app's default there)
     python bench/mine.py --no-int8-head       # the SPLADE head in float where the CPU has VNNI (int8 is the default there)
+    python bench/mine.py --no-int8-body       # the SPLADE body in bf16/float32 and its whole head (int8 body is the default there)
     python bench/mine.py --max-neighbours 10  # a plain top 10, as the references keep
     python bench/mine.py --skip-brute --rounds 3  # time QuoraDesk and MiniLM alternately, 3 times each
 
@@ -86,6 +87,8 @@ def main() -> None:
                     help="encode in bfloat16 where the CPU has it natively (the app's default)")
     ap.add_argument("--int8-head", action=argparse.BooleanOptionalAction, default=MiningParams.encode_int8,
                     help="the SPLADE's vocabulary head in int8 where the CPU has VNNI (the app's default)")
+    ap.add_argument("--int8-body", action=argparse.BooleanOptionalAction, default=MiningParams.encode_int8_body,
+                    help="with the int8 head, the body in int8 and the head on the active vocabulary (the app's default)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-dense", action="store_true", help="skip reference (b)")
@@ -105,7 +108,8 @@ def main() -> None:
     reranker = None if args.no_rerank else (args.reranker or models.default_reranker_path())
     params = MiningParams(top_k=args.top_k, keep_above=args.keep_above, max_neighbours=args.max_neighbours,
                           batch_size=args.batch_size, rerank_floor=args.rerank_floor,
-                          rerank_int8=args.rerank_int8, encode_bf16=args.bf16, encode_int8=args.int8_head)
+                          rerank_int8=args.rerank_int8, encode_bf16=args.bf16, encode_int8=args.int8_head,
+                          encode_int8_body=args.int8_body)
     print(f"params: {params}; device {models.pick_device(args.device)}", file=sys.stderr)
 
     def mine_once(db: Path):
@@ -149,7 +153,8 @@ def main() -> None:
     pairs = list(store.iter_pairs(run.id))
     sparse_ranked = [(p.a, p.b) for p in pairs]
     m = mining_metrics(sparse_ranked, gold)
-    precision = (", bf16" if job.params.encode_bf16 else "") + (", int8 head" if job.params.encode_int8 else "")
+    precision = ((", bf16" if job.params.encode_bf16 and not job.params.encode_int8_body else "")
+                 + (", int8 head" if job.params.encode_int8 else "") + (", int8 body" if job.params.encode_int8_body else ""))
     label = f"QuoraDesk ({models.describe(job.sparse_model_path)}{precision}" + (
         f" + {models.describe(reranker)}{' int8' if job.params.rerank_int8 else ''})" if reranker else ", no rerank)"
     )

@@ -5,6 +5,7 @@
     python scripts/train_default_models.py --what sparse-minilm --half  # only the accurate SPLADE
     python scripts/train_default_models.py --what cross --half  # only the CrossEncoder (~45 min on 2 cores)
     python scripts/train_default_models.py --sweep          # choose configs first (see below)
+    python scripts/train_default_models.py --what active-vocabulary  # only the int8 encoder's vocabulary files
 
 Data: dev.tsv's 10,000 labelled pairs split by ``training.split_held_out`` (15%, seed 12) so
 that no question text is shared; the held-out 1,500 pairs are only ever used for the
@@ -170,10 +171,24 @@ def sparse_figures(model, pairs) -> dict:
             "mining_ap": round(mm.average_precision, 4), "mining_recall": round(mm.recall, 4)}
 
 
+def ship_active_vocabulary(folder: Path, train) -> dict:
+    """The int8 encoder's active vocabulary in the SPLADE's folder: the entries that fire on at
+    least 5 of its training questions (models.active_vocabulary)."""
+    from quoradesk.core.models import active_vocabulary
+    from quoradesk.core.models.encode import encode_csr
+
+    questions = sorted(set(train.q1) | set(train.q2))
+    vectors = encode_csr(models.load_sparse_encoder(folder, "cpu"), questions, 32)  # the whole head
+    columns = active_vocabulary.fit(folder, vectors)
+    log(f"int8 encoder: {len(columns)} active vocabulary entries (firing on at least "
+        f"{active_vocabulary.MIN_QUESTIONS} of {len(questions)} training questions)")
+    return {"active_vocabulary": len(columns), "training_questions": len(questions)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEV)
-    ap.add_argument("--what", choices=["sparse", "sparse-minilm", "cross", "both", "all"], default="all",
+    ap.add_argument("--what", choices=["sparse", "sparse-minilm", "cross", "both", "all", "active-vocabulary"], default="all",
                     help="sparse: the fast BERT-tiny SPLADE; sparse-minilm: the accurate one; "
                          "both: cross and sparse; all: every shipped model")
     ap.add_argument("--sparse-base", type=Path, default=models.base_splade_path())
@@ -202,6 +217,11 @@ def main() -> None:
     log(f"{len(train)} training pairs ({train.positives} duplicates), {len(held_out)} held out; "
         f"device {models.pick_device(args.device)}")
     summary = {}
+    if args.what == "active-vocabulary":  # the shipped SPLADEs' files for the int8 encoder, only
+        for name in ("splade-minilm-quora", "splade-quora"):
+            summary[f"active_vocabulary {name}"] = ship_active_vocabulary(args.out / name, train)
+        print(json.dumps(summary, indent=1, default=str))
+        return
     jobs = []
     # The CrossEncoder first: it is the SPLADE's teacher.
     if args.what in ("cross", "both", "all"):
@@ -269,6 +289,8 @@ def main() -> None:
             training.write_card(result.path, result.card)
         if args.half:
             check_half(kind, result, held_out)
+        if kind == "sparse":
+            summary[f"active_vocabulary {name}"] = ship_active_vocabulary(result.path, train)
         if kind == "cross":  # its int8 file ships beside it (onnx_rerank.ship_int8)
             from quoradesk.core.models.onnx_rerank import ship_int8
 

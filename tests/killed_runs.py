@@ -1,18 +1,22 @@
-"""Watching a mining CLI in a child process, for the tests that kill it mid-run.
+"""Killing a mining CLI in a child process mid-run, for the tests that resume it.
 
 Usage::
 
-    from killed_runs import kill_when_encoded, progress
+    from killed_runs import kill_cli_when_encoded, progress
 
-    kill_when_encoded(cmd, db, at_least=128)    # SIGKILL once 128 questions are encoded
+    code = kill_cli_when_encoded(["mine", src, "--db", db], at_least=128)   # -9
     stage, encoded, reranked = progress(db)
+
+The child is the real CLI; it SIGKILLs itself at the first encoding progress event that counts
+``at_least`` questions (just after a chunk's commit, or inside the next one), an event the run
+reports whatever the box's speed: no polling against the clock, which a faster encoder
+outran (the run was over before the poll saw 128 questions).
 """
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 from quoradesk.core.store import Store
@@ -31,16 +35,25 @@ def progress(db: Path) -> tuple[str, int, int]:
         return "none", 0, 0
 
 
-def kill_when_encoded(cmd: list[str], db: Path, at_least: int, *, timeout: float = 120, poll: float = 0.2,
-                      env: dict | None = None) -> None:
-    """Start ``cmd``, SIGKILL it once the project holds ``at_least`` encodings, and wait for
-    it; fails if the run ended before it could be killed."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(poll)
-        if db.exists() and progress(db)[1] >= at_least:
-            break
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+# The CLI with one change in its process: a SIGKILL to itself at an encoding progress event.
+_KILLED_CLI = """
+import os, signal, sys
+from quoradesk.core.mining import job
+at_least = int(sys.argv[1])
+progress = job.MiningJob._progress
+def killing(self, stage, done, *rest, **kwargs):
+    if stage == "encode" and done >= at_least:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return progress(self, stage, done, *rest, **kwargs)
+job.MiningJob._progress = killing
+from quoradesk.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def kill_cli_when_encoded(args: list[str], at_least: int, *, timeout: float = 600, env: dict | None = None) -> int:
+    """Run ``quoradesk ARGS`` in a child that kills itself once ``at_least`` questions are
+    encoded (see the module's docstring); its exit code (-9 when the kill came)."""
+    done = subprocess.run([sys.executable, "-c", _KILLED_CLI, str(at_least), *map(str, args)], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+    return done.returncode

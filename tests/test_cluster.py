@@ -6,13 +6,14 @@ Ray and Milvus Lite are the optional cluster packages; ``make test`` installs th
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from killed_runs import kill_when_encoded
+from killed_runs import kill_cli_when_encoded
 from owned_data import write_pairs
 from scipy import sparse
 
@@ -29,13 +30,13 @@ ray = pytest.importorskip("ray", reason=WHY)
 pymilvus = pytest.importorskip("pymilvus", reason=WHY)
 
 
-def mine(db: Path, src: Path, *, reranker=None, sparse_model=None, **cluster) -> tuple[Store, MiningJob]:
+def mine(db: Path, src: Path, *, reranker=None, sparse_model=None, params=None, **cluster) -> tuple[Store, MiningJob]:
     store = Store(db)
     store.add_import(load_questions(src))
-    # float32 encoding (no bf16, no int8 head) here too: Ray's workers encode in float32 (their CPUs may differ)
-    job = MiningJob(store, sparse_model=sparse_model, reranker=reranker,
-                    params=MiningParams(chunk_size=256, encode_bf16=False, encode_int8=False), device="cpu",
-                    **cluster)
+    # float32 encoding (no bf16, no int8) both ways unless asked: the very same vectors in and out
+    # of Ray (its workers take the fast paths their own node has, which may differ from this process's)
+    params = params or MiningParams(chunk_size=256, encode_bf16=False, encode_int8=False)
+    job = MiningJob(store, sparse_model=sparse_model, reranker=reranker, params=params, device="cpu", **cluster)
     events = list(job.run())
     assert events[-1].stage == "done", events[-1]
     return store, job
@@ -94,6 +95,26 @@ def test_ray_local_with_milvus_lite_finds_the_local_pairs(source, tmp_path, requ
     assert sum(remote_job.node_counts["rerank"].values()) == remote.count_pairs(run.id, reranked=True) > 0
     assert f"on Ray local: encode {n:,} questions" in run.note
     assert not ray.is_initialized()  # the local Ray instance stopped with the run
+
+
+def test_ray_workers_encode_with_the_fast_paths_a_local_run_takes(tmp_path):
+    """The app's default encoding (bf16, int8 head and body where the CPU has them) on Ray: a
+    worker on this machine's node stores the vectors an in-process run stores, not float32's."""
+    from quoradesk.core.models.encode import encode_csr
+
+    local, local_job = mine(tmp_path / "local.sqlite", SAMPLE_QUESTIONS, params=MiningParams(chunk_size=256))
+    remote, remote_job = mine(tmp_path / "remote.sqlite", SAMPLE_QUESTIONS, params=MiningParams(chunk_size=256),
+                              ray="local")
+    for key in ("encode_bf16", "encode_int8", "encode_int8_body"):
+        assert remote.get_run(remote_job.run_record.id).params[key] == local_job.params.key()[key]
+    ids = local.question_ids()
+    texts = local.texts(ids)
+    here = local.load_encodings(local_job.sparse_key, ids, 30522)
+    there = remote.load_encodings(remote_job.sparse_key, remote.question_ids(), 30522)
+    assert remote.texts(remote.question_ids()) == texts
+    assert abs(here - there).max() < 1e-4
+    if models.native_int8():  # else both ran the float32 path, and agree trivially
+        assert abs(there - encode_csr(local_job.encoder(), texts, 32)).max() > 1e-3
 
 
 def test_milvus_collection_is_reused_and_matches_the_exact_index(tmp_path, encoder):
@@ -176,9 +197,10 @@ def test_ray_run_killed_mid_encode_resumes_to_the_same_pairs(tmp_path, splade_pa
     with the pairs of an uninterrupted local run."""
     src = write_pairs(tmp_path / "pairs.tsv", 1500)
     db = tmp_path / "killed.sqlite"
-    cmd = [sys.executable, "-m", "quoradesk", "mine", str(src), "--db", str(db), "--quiet", "--no-rerank",
-           "--show", "0", "--chunk-size", "64", "--ray", "local"]
-    kill_when_encoded(cmd, db, 64, timeout=180, poll=0.1)
+    args = ["mine", str(src), "--db", str(db), "--quiet", "--no-rerank", "--show", "0", "--chunk-size", "64",
+            "--ray", "local"]
+    cmd = [sys.executable, "-m", "quoradesk", *args]
+    assert kill_cli_when_encoded(args, 64) == -signal.SIGKILL
     with Store(db) as s:
         assert s.integrity_ok()
         run = s.latest_run()
@@ -188,7 +210,8 @@ def test_ray_run_killed_mid_encode_resumes_to_the_same_pairs(tmp_path, splade_pa
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     assert "Resuming run" in done.stdout
-    local, local_job = mine(tmp_path / "local.sqlite", src)
+    # The CLI's default encoding, which the workers take as this node allows.
+    local, local_job = mine(tmp_path / "local.sqlite", src, params=MiningParams(chunk_size=64))
     with Store(db) as s:
         run = s.latest_run()
         assert run.status == "done" and len(s.runs()) == 1
@@ -264,5 +287,5 @@ def test_cancel_on_ray_keeps_the_committed_chunks_and_resumes(tmp_path, splade_p
     resumed = MiningJob(store, sparse_model=splade_path, params=params, device="cpu", ray="local")
     assert list(resumed.run())[-1].stage == "done" and resumed.resumed
     assert sum(resumed.node_counts["encode"].values()) == run.question_count - saved  # only the rest
-    local, local_job = mine(tmp_path / "local.sqlite", src, sparse_model=splade_path)
+    local, local_job = mine(tmp_path / "local.sqlite", src, sparse_model=splade_path, params=params)
     assert_same_result(pairs_of(local, local_job.run_record.id), pairs_of(store, resumed.run_record.id))

@@ -15,7 +15,7 @@ def test_first_run_shows_model_rerank_and_start_only(window, tmp_path):
     assert not tab.more.is_open and not tab.top_k.isVisible() and not tab.device.isVisible()
     assert tab.more.toggle.isVisible() and tab.more.toggle.text() == "Advanced settings"
     for widget in (tab.model, tab.rerank, tab.top_k, tab.rerank_top, tab.rerank_floor, tab.rerank_int8,
-                   tab.encode_bf16, tab.encode_int8, tab.min_score, tab.similarity, tab.search, tab.batch,
+                   tab.encode_bf16, tab.encode_int8, tab.encode_int8_body, tab.min_score, tab.similarity, tab.search, tab.batch,
                    tab.device, tab.keep_above, tab.reranker, tab.restore_button):
         assert widget.toolTip(), widget
     tab.more.toggle.click()

@@ -4,13 +4,14 @@ what it finds on the sample's labelled paraphrases and, where the data is there,
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from killed_runs import kill_when_encoded
+from killed_runs import kill_cli_when_encoded
 from owned_data import sample_pairs, write_pairs
 
 from quoradesk.core.mining import MiningJob, MiningParams, encode_chunks
@@ -251,10 +252,11 @@ def test_auto_search_past_the_exact_work_limit_runs_pruned_and_says_so(mined, sp
 def test_killed_cli_run_resumes_with_no_pair_lost_or_doubled(mined, tmp_path):
     src, _, ref_store, ref_job, _ = mined
     db = tmp_path / "killed.sqlite"
-    cmd = [sys.executable, "-m", "quoradesk", "mine", str(src), "--db", str(db), "--quiet", "--model", "fast",
-           "--no-rerank", "--top-k", "10", "--show", "0", "--chunk-size", "128"]
+    args = ["mine", str(src), "--db", str(db), "--quiet", "--model", "fast",
+            "--no-rerank", "--top-k", "10", "--show", "0", "--chunk-size", "128"]
+    cmd = [sys.executable, "-m", "quoradesk", *args]
     env = dict(os.environ)
-    kill_when_encoded(cmd, db, 128, env=env)
+    assert kill_cli_when_encoded(args, 128, env=env) == -signal.SIGKILL
     with Store(db) as s:
         assert s.integrity_ok()
         run = s.latest_run()

@@ -169,9 +169,11 @@ def test_int8_head_weights_made_once_and_again_after_a_change(texts):
     assert (fast.encode_batch(texts[:20], int8=True) != before).nnz > 0
 
 
-def test_int8_head_falls_back_to_the_float_head_where_torch_cannot(encoder, texts, monkeypatch):
+@pytest.mark.parametrize("int8_body", [False, True])
+def test_int8_head_falls_back_to_the_float_head_where_torch_cannot(encoder, texts, monkeypatch, int8_body):
     """A torch build or CPU without the int8 product: the batch is encoded by the float head
-    (the very vectors of int8=False), and the int8 path is not tried again."""
+    (the very vectors of int8=False), and the int8 path is not tried again; with the int8 body
+    asked for too, by the float body and head."""
     import torch
 
     fast = SpladeHeadEncoder.for_model(encoder)
@@ -182,7 +184,7 @@ def test_int8_head_falls_back_to_the_float_head_where_torch_cannot(encoder, text
 
     monkeypatch.setattr(torch, "_int_mm", no_int8_product)
     monkeypatch.setattr(fast, "_int8_works", True)
-    got = fast.encode_batch(texts[:20], int8=True)
+    got = fast.encode_batch(texts[:20], int8=True, int8_body=int8_body)
     assert (got != want).nnz == 0 and fast._int8_works is False
 
 

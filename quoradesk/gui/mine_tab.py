@@ -104,6 +104,12 @@ class MineTab(QWidget):
             "Where the CPU has int8 dot products (VNNI or AMX): the SPLADE's vocabulary head in int8, 1.2-1.6x the "
             "questions per second, the same held-out pair AP to 0.001. No effect on other CPUs (this one: "
             f"{'has them' if models.native_int8() else 'does not'}) or a GPU.")
+        self.encode_int8_body = setting_box(
+            settings, "Fast int8 encoder body (with the int8 head)", "mine/encode_int8_body",
+            defaults.encode_int8_body,
+            "With the int8 head: the SPLADE's transformer body in int8 too, and its head on the model's active "
+            "vocabulary plus each question's own words: 1.4x the questions per second, held-out pair AP 0.851 "
+            "against 0.852. Untick for the exact body (bfloat16 or float32).")
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=3, singleStep=0.05)
         # Similarity, search and the rerank floor are saved together (the floor per similarity).
         self.similarity = QComboBox()
@@ -143,7 +149,7 @@ class MineTab(QWidget):
                        self.top_k.valueChanged, self.keep_above.valueChanged,
                        self.max_neighbours.valueChanged, self.rerank_top.valueChanged,
                        self.rerank_floor.valueChanged, self.rerank_int8.toggled, self.encode_bf16.toggled,
-                       self.encode_int8.toggled,
+                       self.encode_int8.toggled, self.encode_int8_body.toggled,
                        self.min_score.valueChanged,
                        self.similarity.currentTextChanged, self.search.currentTextChanged):
             signal.connect(self._settings_changed)
@@ -192,6 +198,7 @@ class MineTab(QWidget):
         form.addRow("", self.rerank_int8)
         form.addRow("", self.encode_bf16)
         form.addRow("", self.encode_int8)
+        form.addRow("", self.encode_int8_body)
         form.addRow("Minimum similarity:", self.min_score)
         form.addRow("Similarity:", self.similarity)
         form.addRow("Candidate search:", self.search)
@@ -267,7 +274,7 @@ class MineTab(QWidget):
                            (self.batch, d.batch_size)):
             box.setValue(value)
         for box, value in ((self.rerank_int8, d.rerank_int8), (self.encode_bf16, d.encode_bf16),
-                           (self.encode_int8, d.encode_int8)):
+                           (self.encode_int8, d.encode_int8), (self.encode_int8_body, d.encode_int8_body)):
             box.setChecked(value)
         self.search.setCurrentText(d.search)
         self.device.setCurrentText("auto")
@@ -290,7 +297,7 @@ class MineTab(QWidget):
             max_neighbours=self.max_neighbours.value(),
             rerank_top=self.rerank_top.value(), rerank_floor=self.rerank_floor.value(),
             rerank_int8=self.rerank_int8.isChecked(), encode_bf16=self.encode_bf16.isChecked(),
-            encode_int8=self.encode_int8.isChecked(),
+            encode_int8=self.encode_int8.isChecked(), encode_int8_body=self.encode_int8_body.isChecked(),
             batch_size=self.batch.value(),
             similarity=self.similarity.currentText(), search=self.search.currentText(),
         )
@@ -373,6 +380,7 @@ class MineTab(QWidget):
         save_setting(s, "mine/rerank_int8", params.rerank_int8, defaults.rerank_int8)
         save_setting(s, "mine/encode_bf16", params.encode_bf16, defaults.encode_bf16)
         save_setting(s, "mine/encode_int8", params.encode_int8, defaults.encode_int8)
+        save_setting(s, "mine/encode_int8_body", params.encode_int8_body, defaults.encode_int8_body)
         s.setValue("mine/device", self.device.currentText())
         s.setValue("mine/advanced", self.advanced.isChecked())
         s.setValue("mine/ray", self.ray_address.text().strip())

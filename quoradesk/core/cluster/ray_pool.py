@@ -69,9 +69,11 @@ class MiningWorker:
     first needs that model.
     """
 
-    def __init__(self, int8: bool):
+    def __init__(self, int8: bool, encode: dict | None = None):
         import ray
         import torch
+
+        from .. import models
 
         context = ray.get_runtime_context()
         self.node = context.get_node_id()
@@ -79,6 +81,12 @@ class MiningWorker:
         cpus = context.get_assigned_resources().get("CPU", 1)
         torch.set_num_threads(max(1, int(cpus)))
         self.int8 = int8 and self.device == "cpu"
+        # The run's fast encoding paths, as this node's own device and CPU allow them (a local
+        # run's on_device): encode_batches' bf16, int8 and int8_body.
+        encode, cpu = encode or {}, self.device == "cpu"
+        int8_here = bool(encode.get("int8")) and cpu and models.native_int8()
+        self.precision = {"bf16": bool(encode.get("bf16")) and cpu and models.native_bf16(), "int8": int8_here,
+                          "int8_body": bool(encode.get("int8_body")) and int8_here}
         self.models: dict[str, object] = {}
         self.cache = Path(tempfile.gettempdir()) / "quoradesk-ray-models"
         self.cache.mkdir(exist_ok=True)
@@ -102,7 +110,7 @@ class MiningWorker:
         from ..models.encode import encode_batches, rows_in_order
 
         encoder = self._load(model)
-        return key, self.node, rows_in_order(list(encode_batches(encoder, texts, batch_size)))
+        return key, self.node, rows_in_order(list(encode_batches(encoder, texts, batch_size, **self.precision)))
 
     def rerank(self, model, key, pairs: list[tuple[str, str]], batch_size: int):
         """``(key, node id, CrossEncoder scores of pairs)``, in their order."""
@@ -114,13 +122,14 @@ class MiningWorker:
 class RayPool:
     """A connection to Ray and the mining workers started on it (see the module's docstring)."""
 
-    def __init__(self, address: str, *, int8: bool = True):
+    def __init__(self, address: str, *, int8: bool = True, encode: dict | None = None):
         self.address = check_ray_address(address)
         self.int8 = int8
+        self.encode = dict(encode or {})  # MiningWorker's fast encoding paths, asked for
         self.actors: list = []
         self._connected = False
         self._owns_ray = False
-        self._shipped: dict[str, list] = {}
+        self._shipped: dict[tuple, list] = {}
         self.nodes = 0  # nodes with a worker
 
     # ------------------------------------------------------------ connection
@@ -179,24 +188,33 @@ class RayPool:
             place = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
             if gpus:
                 self.actors += [worker.options(num_cpus=min(1, cpus), num_gpus=1, scheduling_strategy=place)
-                                .remote(self.int8) for _ in range(gpus)]
+                                .remote(self.int8, self.encode) for _ in range(gpus)]
             elif cpus:
-                self.actors.append(worker.options(num_cpus=cpus, scheduling_strategy=place).remote(self.int8))
+                self.actors.append(worker.options(num_cpus=cpus, scheduling_strategy=place).remote(self.int8, self.encode))
             self.nodes += len(self.actors) > started
         if not self.actors:
             raise ClusterError(f"The Ray cluster at {self.address} has no node with a CPU or GPU to work on")
 
     def ship(self, kind: str, path: str | Path) -> list:
         """The model folder at ``path`` put in Ray's object store (once per pool), as the
-        ``model`` argument MiningWorker's methods take."""
+        ``model`` argument MiningWorker's methods take. Its key (the folder a worker unpacks it
+        into, and keeps) covers every file, not only the weights' content key: a folder that
+        gained a file (an active vocabulary) is unpacked anew, not served from a node's cache."""
+        import hashlib
+
         from .. import models
 
-        key = f"{kind}-{models.model_key(path)}"
-        if key not in self._shipped:
+        asked = (kind, str(Path(path).resolve()), models.model_key(path))
+        if asked not in self._shipped:
             import ray
 
-            self._shipped[key] = [ray.put(pack_model(path)), key, kind]
-        return self._shipped[key]
+            files = pack_model(path)
+            digest = hashlib.sha256()
+            for name in sorted(files):
+                digest.update(name.encode() + b"\0" + files[name])
+            key = f"{kind}-{asked[2]}-{digest.hexdigest()[:12]}"
+            self._shipped[asked] = [ray.put(files), key, kind]
+        return self._shipped[asked]
 
     def map_unordered(self, method: str, items: Iterable[tuple], cancelled: Callable[[], bool]
                       ) -> Iterator[tuple | None]:

@@ -66,9 +66,13 @@ class MiningJob:
         self.sparse_model_path = models.sparse_model_path(sparse_model)
         self.reranker_path = Path(reranker) if reranker else None
         self.device = models.pick_device(device)
-        self.params = (params or MiningParams()).on_device(self.device)
-        if ray:  # Ray's workers encode in float32: their CPUs may differ
-            self.params = replace(self.params, encode_bf16=False, encode_int8=False)
+        asked = params or MiningParams()
+        self.params = asked.on_device(self.device)
+        # The fast paths asked for that this CPU lacks, said once in the run's note.
+        self.fallbacks = [] if ray else asked.fallbacks(self.device)
+        if ray:  # each Ray worker takes the encoding paths asked for that its own node has
+            self.params = replace(self.params, encode_bf16=asked.encode_bf16, encode_int8=asked.encode_int8,
+                                  encode_int8_body=asked.encode_int8 and asked.encode_int8_body)
         self.resume = resume
         # A run made ready elsewhere (Store.copy_run_to_rerank: an improved CrossEncoder
         # re-ranking a run's pairs), continued from its recorded stage instead of looked up.
@@ -83,7 +87,9 @@ class MiningJob:
         self.sparse_key = models.model_key(self.sparse_model_path)
         self.reranker_key = models.model_key(self.reranker_path) if self.reranker_path else None
         # Cluster settings are checked now (their syntax) and at run() (that they answer).
-        self.ray_pool = RayPool(ray, int8=self.params.rerank_int8) if ray else None
+        self.ray_pool = RayPool(ray, int8=self.params.rerank_int8, encode={
+            "bf16": self.params.encode_bf16, "int8": self.params.encode_int8,
+            "int8_body": self.params.encode_int8_body}) if ray else None
         self.milvus_uri = check_milvus_uri(milvus) if milvus else None
         self._milvus = None
         self.node_counts = {"encode": Counter(), "rerank": Counter()}  # items per Ray node, this session
@@ -171,6 +177,10 @@ class MiningJob:
 
     def _run(self) -> Iterator[Progress]:
         run = self._open_run()
+        if run.stage == "encode":
+            for line in self.fallbacks:  # said once: _add_note keeps a line only once
+                self._add_note(run.id, line)
+            run = self.store.get_run(run.id)
         self.run_record = run
         order = ["encode", "search", "rerank"]
         stages = {"encode": self._encode, "search": self._search, "rerank": self._rerank}
@@ -262,7 +272,8 @@ class MiningJob:
             # Cancel is checked between batches, so it lands within one batch; nothing of an
             # unfinished chunk is saved. Progress moves per batch: a chunk is seconds of work.
             for part in encode_batches(self.encoder(), self.store.texts(chunk), self.params.batch_size,
-                                       bf16=self.params.encode_bf16, int8=self.params.encode_int8):
+                                       bf16=self.params.encode_bf16, int8=self.params.encode_int8,
+                                       int8_body=self.params.encode_int8_body):
                 if self.cancelled:
                     return False
                 parts.append(part)

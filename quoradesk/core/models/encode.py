@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from .int8_body import quantise_rows
+
 # Vocabulary columns per slice of the MLM head: measured on a 2-core EPYC (1 MiB L2) with
 # 1,440 tokens a batch, 512 ran the product at 122 GFLOP/s, 4096 at 90, unsliced at 39.
 VOCAB_SLICE = 512
@@ -67,6 +69,10 @@ class SpladeHeadEncoder:
         self._pads_like_preprocess: bool | None = None  # see tokenize (checked on first use)
         self._bf16_copy: tuple | None = None  # see bf16_modules
         self._int8_copy: tuple | None = None  # see int8_head
+        self._int8_active: tuple | None = None  # see int8_head(active=True)
+        self._int8_body: tuple | None = None  # see int8_body
+        self._params: list | None = None  # see _weights_stamp
+        self._active_columns: tuple | None = None  # see active_columns: (folder, its columns)
         self._int8_works = True  # false once torch's int8 product failed here (see encode_batch)
         # A shared model encodes on several threads (a run, Ask, the explainer): each copy is
         # made once, by the first thread that needs it.
@@ -130,16 +136,16 @@ class SpladeHeadEncoder:
         ))
 
     def _weights_stamp(self) -> tuple:
-        """Changes whenever the model's weights do: a tensor's version counter moves with every
-        in-place change (an optimizer step, a loaded state dict), its data pointer with a
-        replaced tensor."""
-        params = list(self.model.parameters())
-        return tuple(p.data_ptr() for p in params), sum(p._version for p in params)
+        # The parameter list is kept: walking the modules for it took 1.5 ms, several times a batch.
+        if self._params is None:
+            self._params = list(self.model.parameters())
+        return weights_stamp(self.model, self._params)
 
-    def int8_head(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def int8_head(self, active: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(weight, scales, bias): the MLM head's 30,522 x hidden matrix in int8 with one float32
         scale per vocabulary row (symmetric, per output channel), and its float32 bias, made once
-        and again when the weights change. See ``encode_batch``'s ``int8``."""
+        and again when the weights change. See ``encode_batch``'s ``int8``. ``active``: only the
+        rows of ``active_columns`` (the int8 body's restricted head)."""
         stamp = self._weights_stamp()
         with self._copies_lock:
             if self._int8_copy is None or self._int8_copy[0] != stamp:
@@ -149,7 +155,39 @@ class SpladeHeadEncoder:
                     weight8 = (weight / scales[:, None]).round_().clamp_(-127, 127).to(torch.int8)
                     bias = self.bias.detach().float()
                 self._int8_copy = (stamp, (weight8, scales, bias))
-            return self._int8_copy[1]
+                self._int8_active = None
+            if not active:
+                return self._int8_copy[1]
+            if self._int8_active is None:
+                rows = torch.from_numpy(self.active_columns)
+                self._int8_active = tuple(t[rows].contiguous() for t in self._int8_copy[1])
+            return self._int8_active
+
+    @property
+    def active_columns(self) -> np.ndarray | None:
+        """The vocabulary ids the int8 body's head is restricted to (active_vocabulary.load),
+        None for the whole head: a model built or changed in memory has none."""
+        folder, stamp = getattr(self.model, "_quoradesk_loaded", (None, None))
+        if folder is None or stamp != self._weights_stamp():
+            return None
+        if self._active_columns is None or self._active_columns[0] != folder:
+            from .active_vocabulary import load
+
+            self._active_columns = (folder, load(folder))
+        return self._active_columns[1]
+
+    def int8_body(self) -> torch.nn.Module:
+        """The body with int8 linear layers (int8_body.int8_copy), made once and again when the
+        weights change. See ``encode_batch``'s ``int8_body``."""
+        stamp = self._weights_stamp()
+        with self._copies_lock:
+            if self._int8_body is None or self._int8_body[0] != stamp:
+                from .int8_body import int8_copy
+
+                # Attention as the model has it: in float32 torch's CPU flash attention ("sdpa")
+                # took 0.27 s of 2,000 questions where plain attention took 0.44.
+                self._int8_body = (stamp, int8_copy(self.body))
+            return self._int8_body[1]
 
     def bf16_modules(self) -> tuple:
         """(body, transform, weight, bias) with every matrix-product weight already in bfloat16,
@@ -181,20 +219,31 @@ class SpladeHeadEncoder:
             return self._bf16_copy[1]
 
     def encode_batch(self, texts: list[str], features: dict | None = None, *, bf16: bool = False,
-                     int8: bool = False) -> sparse.csr_matrix:
+                     int8: bool = False, int8_body: bool = False) -> sparse.csr_matrix:
         """One batch's SPLADE vectors, as float32 CSR rows in the order given (``features``:
-        its inputs already tokenised, see ``tokenize``; ``bf16``, ``int8``: see ``encode_batches``).
+        its inputs already tokenised, see ``tokenize``; ``bf16``, ``int8``, ``int8_body``: see
+        ``encode_batches``).
 
         ``int8`` (on a CPU): the MLM head's product in int8, each position's hidden vector
         quantised with its own scale (so a vector does not depend on the batch it is encoded
         in) against ``int8_head``'s weights, accumulated in int32 by ``torch._int_mm``. Where
-        that product fails (a torch without it) the batch is encoded with the float head."""
+        that product fails (a torch without it) the batch is encoded with the float head.
+
+        ``int8_body`` (on a CPU, with ``int8``): the body's linear layers in int8 too
+        (``int8_body()``), and the head restricted to ``active_columns`` plus each question's
+        own tokens."""
         if features is None:
             features = self.model.preprocess(texts)  # the model's own tokenisation and truncation
         device = self.weight.device
         inputs = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
         cpu_bf16 = bf16 and device.type == "cpu"
         cpu_int8 = int8 and device.type == "cpu" and self._int8_works
+        if cpu_int8 and int8_body:
+            try:
+                with torch.inference_mode():
+                    return self._encode_int8_body(inputs)
+            except RuntimeError:  # no int8 product in this torch build or on this CPU
+                self._int8_works = cpu_int8 = False
         body, transform, weight, bias = self.bf16_modules() if cpu_bf16 else (
             self.body, self.transform, self.weight, self.bias)
         with torch.inference_mode(), _precision(cpu_bf16):
@@ -212,6 +261,29 @@ class SpladeHeadEncoder:
             if not cpu_int8:
                 pooled = self._pool_float(hidden, transform, weight, bias)
             return _relu_log1p_csr(pooled)
+
+    def _encode_int8_body(self, inputs: dict) -> sparse.csr_matrix:
+        """``encode_batch`` with the int8 body: the head over the active vocabulary (all of it
+        when the model has none) and, for each question, its own tokens outside it (not its
+        neighbours' in the batch: a question's vector does not depend on its batch)."""
+        hidden = self.int8_body()(**inputs).last_hidden_state
+        mask = inputs["attention_mask"].bool()
+        hidden = torch.where(mask.unsqueeze(-1), hidden, hidden[:, :1])  # as in encode_batch
+        columns = self.active_columns
+        if columns is None:
+            return _relu_log1p_csr(self._pool_int8(hidden, self.transform))
+        # The transform once, for the active head and the batch's other tokens alike.
+        hidden = self.transform(hidden)
+        pooled = self._pool_int8(hidden, _unchanged, self.int8_head(active=True))
+        tokens = np.unique(inputs["input_ids"][mask].numpy())
+        extra = np.setdiff1d(tokens, columns, assume_unique=True)
+        if len(extra):
+            rows = torch.from_numpy(extra)
+            others = self._pool_int8(hidden, _unchanged, tuple(t[rows] for t in self.int8_head()))
+            own = ((inputs["input_ids"].unsqueeze(-1) == rows) & mask.unsqueeze(-1)).any(dim=1)
+            pooled = torch.cat([pooled, others.masked_fill_(~own, 0)], dim=1)  # 0: dropped as relu would
+            columns = np.concatenate([columns, extra])
+        return _relu_log1p_csr(pooled, columns, self.weight.shape[0])
 
     @staticmethod
     def _max_pool(hidden, transform, vocab: int, dtype, quantise, slice_logits) -> torch.Tensor:
@@ -233,19 +305,18 @@ class SpladeHeadEncoder:
         return self._max_pool(hidden, transform, weight.shape[0], hidden.dtype, lambda tokens: tokens,
                               lambda tokens, lo, hi: torch.addmm(bias[lo:hi], tokens, weight[lo:hi].t()))
 
-    def _pool_int8(self, hidden, transform) -> torch.Tensor:
+    def _pool_int8(self, hidden, transform, head: tuple | None = None) -> torch.Tensor:
         """``_pool_float`` with the head's product in int8 (float32 result). A logit is
         acc * position_scale * row_scale + bias: the position scale differs along the max, so it
         is applied before it; the row scale and bias, the same for every position, after. One
         scale per question instead would skip a pass over the products (5% faster) but moved
         the vectors 10x further from float32's (median cosine 0.9975 against 0.9997; another
-        nearest question for 1.9% of questions against 0.7%)."""
-        weight8, scales, bias = self.int8_head()
+        nearest question for 1.9% of questions against 0.7%). ``head``: other rows of
+        ``int8_head`` (the active vocabulary's), in the order of the result's columns."""
+        weight8, scales, bias = head or self.int8_head()
 
         def quantise(tokens):
-            tokens = tokens.float()
-            step = tokens.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127
-            return (tokens / step).round_().to(torch.int8), step
+            return quantise_rows(tokens.float())
 
         def slice_logits(ready, lo, hi):
             tokens8, step = ready
@@ -255,16 +326,35 @@ class SpladeHeadEncoder:
         return pooled.mul_(scales).add_(bias)
 
 
-def _relu_log1p_csr(pooled: torch.Tensor) -> sparse.csr_matrix:
+def weights_stamp(model, params: list | None = None) -> tuple:
+    """Changes whenever the model's weights do: a tensor's version counter moves with every
+    in-place change (an optimizer step, a loaded state dict), its data pointer with a replaced
+    tensor (or a move to another device). ``params``: the model's parameters, listed already."""
+    params = list(model.parameters()) if params is None else params
+    return tuple(p.data_ptr() for p in params), sum(p._version for p in params)
+
+
+def _unchanged(tokens):
+    return tokens
+
+
+def _relu_log1p_csr(pooled: torch.Tensor, columns: np.ndarray | None = None,
+                    width: int | None = None) -> sparse.csr_matrix:
     """SPLADE's log(1 + relu(x)) of the max-pooled logits, as float32 CSR rows. Both are monotone,
     so they are applied after the max, and to the positive entries alone (about 1% of a row)
-    instead of in two passes over the whole (rows x 30,522) block."""
+    instead of in two passes over the whole (rows x 30,522) block. ``columns``: the vocabulary
+    id of each of ``pooled``'s columns (a restricted head), in a row ``width`` wide."""
     rows, cols = (pooled > 0).nonzero(as_tuple=True)  # row-major order: CSR order already
     values = pooled[rows, cols].float().log1p_().cpu().numpy()
     rows, cols = rows.cpu().numpy(), cols.cpu().numpy()
     indptr = np.zeros(pooled.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=pooled.shape[0]), out=indptr[1:])
-    return sparse.csr_matrix((values, cols, indptr), shape=tuple(pooled.shape))
+    if columns is None:
+        return sparse.csr_matrix((values, cols, indptr), shape=tuple(pooled.shape))
+    matrix = sparse.csr_matrix((values, columns[cols], indptr), shape=(pooled.shape[0], width))
+    matrix.has_sorted_indices = False  # tokens outside the active columns come last
+    matrix.sort_indices()
+    return matrix
 
 
 def token_counts(tokenizer, max_length: int | None, texts: list[str],
@@ -284,7 +374,7 @@ def token_counts(tokenizer, max_length: int | None, texts: list[str],
 
 
 def encode_batches(model, texts: list[str], batch_size: int = 32, *, bf16: bool = False,
-                   int8: bool = False) -> Iterator[tuple[np.ndarray, sparse.csr_matrix]]:
+                   int8: bool = False, int8_body: bool = False) -> Iterator[tuple[np.ndarray, sparse.csr_matrix]]:
     """Yield ``(positions in texts, their CSR rows)`` a batch at a time. Batches are cut from
     the texts sorted by token count, longest first, so little padding is computed; a caller
     that stops between batches (a cancel) loses at most one batch. ``rows_in_order`` puts the
@@ -300,7 +390,11 @@ def encode_batches(model, texts: list[str], batch_size: int = 32, *, bf16: bool 
     (3,000 dev questions), with bf16 against bf16 alone: 1.17-1.41x the accurate SPLADE's
     questions per second over two runs (362 against 310), 1.58x the fast one's (1,245 against
     788); each vector's cosine to float32 at least 0.9988, held-out pair AP 0.8522 against 0.8521.
-    Only the fast layout has it (other models encode as without it)."""
+    Only the fast layout has it (other models encode as without it).
+
+    ``int8_body`` (with ``int8``, on a CPU): the transformer body's linear layers in int8 too
+    (``int8_body``), and the head restricted to the model's active vocabulary
+    (``active_vocabulary``; see ``SpladeHeadEncoder.encode_batch``)."""
     # In training mode (dropout on) only the model's own forward is right.
     fast = None if model.training else SpladeHeadEncoder.for_model(model)
     # Sorted by tokens, not characters: on Quora questions batches of 64 sorted by characters
@@ -319,9 +413,10 @@ def encode_batches(model, texts: list[str], batch_size: int = 32, *, bf16: bool 
                 rows = _model_encode(model, batch, batch_size)
             yield positions, rows
         elif encoded is not None:
-            yield positions, fast.encode_batch(batch, fast.features(encoded, positions), bf16=bf16, int8=int8)
+            yield positions, fast.encode_batch(batch, fast.features(encoded, positions), bf16=bf16, int8=int8,
+                                               int8_body=int8_body)
         else:
-            yield positions, fast.encode_batch(batch, bf16=bf16, int8=int8)
+            yield positions, fast.encode_batch(batch, bf16=bf16, int8=int8, int8_body=int8_body)
 
 
 def _on_cpu(model) -> bool:
@@ -351,17 +446,17 @@ def _model_encode(model, texts: list[str], batch_size: int) -> sparse.csr_matrix
 
 
 def encode_csr(model, texts: list[str], batch_size: int = 32, *, reference: bool = False,
-               bf16: bool = False, int8: bool = False) -> sparse.csr_matrix:
+               bf16: bool = False, int8: bool = False, int8_body: bool = False) -> sparse.csr_matrix:
     """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given.
 
     ``reference=True`` forces one plain ``SparseEncoder.encode`` call (what the benchmarks
-    compare with); ``bf16``, ``int8``: see ``encode_batches``.
+    compare with); ``bf16``, ``int8``, ``int8_body``: see ``encode_batches``.
     """
     if not texts:
         return sparse.csr_matrix((0, model.get_embedding_dimension()), dtype=np.float32)
     if reference:
         return _model_encode(model, texts, batch_size)
-    return rows_in_order(list(encode_batches(model, texts, batch_size, bf16=bf16, int8=int8)))
+    return rows_in_order(list(encode_batches(model, texts, batch_size, bf16=bf16, int8=int8, int8_body=int8_body)))
 
 
 def to_torch_sparse(row: sparse.spmatrix) -> torch.Tensor:

@@ -11,6 +11,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,9 +38,16 @@ def pick_device(requested: str | None = "auto") -> str:
     return requested
 
 
+# Set to "off" to run as on a CPU without the instructions the fast paths need (bfloat16, int8):
+# what a user does to rule them out, and how the tests run the fallback on any box.
+FAST_PATHS_ENV = "QUORADESK_CPU_FAST_PATHS"
+
+
 def _cpu_has(flags: tuple[str, ...], ask_torch) -> bool:
     """Whether /proc/cpuinfo lists any of ``flags`` (no torch import on the UI thread); where
-    there is no such file, ``ask_torch(torch.cpu)``."""
+    there is no such file, ``ask_torch(torch.cpu)``. None has when $QUORADESK_CPU_FAST_PATHS is off."""
+    if os.environ.get(FAST_PATHS_ENV, "").strip().lower() in ("off", "0", "no", "none"):
+        return False
     try:
         listed = Path("/proc/cpuinfo").read_text(errors="replace").split()
         return any(f in listed for f in flags)

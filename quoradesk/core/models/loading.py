@@ -78,7 +78,7 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
                 )
                 # A freshly loaded model is in training mode until its first encode() call, and
                 # encode_batches keeps the model's own (slow) forward for training mode.
-                return model.eval()
+                return _loaded_from(model.eval(), p)
             import json
 
             config = json.loads((p / "config.json").read_text())
@@ -97,11 +97,20 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
                 pooling_strategy="max", activation_function="relu",
                 embedding_dimension=int(config["vocab_size"]),
             )
-            return SparseEncoder(modules=[body, pooling], device=device).eval()
+            return _loaded_from(SparseEncoder(modules=[body, pooling], device=device).eval(), p)
         except ModelError:
             raise
         except Exception as exc:  # transformers raises many types for a broken folder
             raise _failed("SPLADE model", p, exc) from exc
+
+
+def _loaded_from(model, folder: Path):
+    """Record the folder and the weights as loaded: the int8 encoder body made from the folder's
+    files (encode.SpladeHeadEncoder.int8_body) serves the model only while they are unchanged."""
+    from .encode import weights_stamp  # imports torch, as loading the model just did
+
+    model._quoradesk_loaded = (folder, weights_stamp(model))
+    return model
 
 
 def load_cross_encoder(path: str | Path, device: str = "cpu", *, int8: bool = False):
