@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="also time and compare bfloat16 encoding")
     ap.add_argument("--int8", action="store_true", help="also time and compare the int8 MLM head (alone and with bf16)")
     ap.add_argument("--int8-body", action="store_true",
-                    help="also time and compare the int8 encoder (body in ONNX Runtime, head on the active vocabulary)")
+                    help="also time and compare the int8 encoder (body in int8, head on the active vocabulary)")
     args = ap.parse_args()
     texts = [q.text for q in load_questions(DEV).questions][: args.limit]
     device = models.pick_device(args.device)
@@ -116,7 +116,7 @@ def held_out_ap(model, held, bs: int, **precision) -> float:
 def compare_precisions(model, texts: list[str], bs: int, names: list[str]) -> None:
     """Time float32 and each precision in ``names`` (bf16: bf16 products; int8: the MLM head
     in int8; bf16+int8: both, what mining did where the CPU has both natively; int8 body: the
-    int8 encoder, body in ONNX Runtime and head on the active vocabulary), and compare
+    int8 encoder, body in int8 and head on the active vocabulary), and compare
     each one's vectors with float32's."""
     from quoradesk.core.search.index import prepare
     from quoradesk.core.training import read_pair_file, split_held_out

@@ -81,12 +81,9 @@ class MiningWorker:
         cpus = context.get_assigned_resources().get("CPU", 1)
         torch.set_num_threads(max(1, int(cpus)))
         self.int8 = int8 and self.device == "cpu"
-        # The run's fast encoding paths, as this node's own device and CPU allow them (a local
-        # run's on_device): encode_batches' bf16, int8 and int8_body.
-        encode, cpu = encode or {}, self.device == "cpu"
-        int8_here = bool(encode.get("int8")) and cpu and models.native_int8()
-        self.precision = {"bf16": bool(encode.get("bf16")) and cpu and models.native_bf16(), "int8": int8_here,
-                          "int8_body": bool(encode.get("int8_body")) and int8_here}
+        # The run's fast encoding paths, as this node's own device and CPU allow them (the rule
+        # a local run's MiningParams.on_device applies): encode_batches' bf16, int8 and int8_body.
+        self.precision = models.encoding_paths(self.device, **{k: bool(v) for k, v in (encode or {}).items()})
         self.models: dict[str, object] = {}
         self.cache = Path(tempfile.gettempdir()) / "quoradesk-ray-models"
         self.cache.mkdir(exist_ok=True)

@@ -102,13 +102,10 @@ class MiningParams:
         params = self
         if params.rerank_int8 and device != "cpu":
             params = replace(params, rerank_int8=False)
-        if params.encode_bf16 and (device != "cpu" or not models.native_bf16()):
-            params = replace(params, encode_bf16=False)
-        if params.encode_int8 and (device != "cpu" or not models.native_int8()):
-            params = replace(params, encode_int8=False)
-        if params.encode_int8_body and not params.encode_int8:
-            params = replace(params, encode_int8_body=False)
-        return params
+        paths = models.encoding_paths(device, bf16=params.encode_bf16, int8=params.encode_int8,
+                                      int8_body=params.encode_int8_body)
+        return replace(params, encode_bf16=paths["bf16"], encode_int8=paths["int8"],
+                       encode_int8_body=paths["int8_body"])
 
     def fallbacks(self, device: str) -> list[str]:
         """What these parameters ask for that this CPU cannot do fast, in words (a run says so

@@ -3,7 +3,7 @@
 Offers the finding and naming of model folders (``sparse_model_path``, ``default_sparse_model_path``,
 ``default_reranker_path``, ``run_sparse_model``, ``run_reranker``, ``check_model_dir``, ``model_key``, ``describe``,
 ``model_kind``, :class:`ModelError`), the device and the CPU's fast paths (``pick_device``,
-``native_bf16``, ``native_int8``), and loading: ``shared_sparse_encoder``,
+``native_bf16``, ``native_int8``, ``encoding_paths``), and loading: ``shared_sparse_encoder``,
 ``shared_cross_encoder`` and ``shared_reranker`` hand every caller in the process the same
 instance (released when no one holds it; ``loaded_models`` lists them), while
 ``load_sparse_encoder``, ``load_cross_encoder``, ``new_cross_encoder`` and ``load_dense_model``
@@ -19,7 +19,7 @@ name where needed, so this face stays light for the GUI.
 """
 
 from ..resources import RESOURCES, SHIPPED_CROSS, SHIPPED_SPARSE, SHIPPED_SPARSE_MINILM
-from .hardware import native_bf16, native_int8, pick_device
+from .hardware import encoding_paths, native_bf16, native_int8, pick_device
 from .loading import (
     load_cross_encoder,
     load_dense_model,
@@ -55,7 +55,7 @@ from .paths import (
 
 __all__ = ["CALIBRATION_FILE", "Int8CrossEncoder", "LOAD_LOCK", "RESOURCES", "SHIPPED_CROSS", "SHIPPED_SPARSE", "SHIPPED_SPARSE_MINILM",
            "SPARSE_MODELS", "SPARSE_MODEL_LABELS", "ModelError", "base_splade_path", "check_model_dir",
-           "default_reranker_path", "default_sparse_model_path", "describe", "installed_sparse_models",
+           "default_reranker_path", "default_sparse_model_path", "describe", "encoding_paths", "installed_sparse_models",
            "load_cross_encoder", "load_dense_model", "load_sparse_encoder", "loaded_models", "minilm_path",
            "model_key", "model_kind", "native_bf16", "native_int8", "new_cross_encoder", "pick_device",
            "preload_libraries", "run_reranker", "run_sparse_model", "shared_cross_encoder", "shared_reranker",

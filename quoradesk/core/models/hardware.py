@@ -61,6 +61,15 @@ def _cpu_has(flags: tuple[str, ...], ask_torch) -> bool:
         return False
 
 
+def encoding_paths(device: str, *, bf16: bool = False, int8: bool = False, int8_body: bool = False) -> dict[str, bool]:
+    """The fast encoding paths asked for that ``device`` has, as ``encode.encode_batches`` takes
+    them: bf16 where the CPU computes it natively, the int8 head where it has int8 dot
+    products, the int8 body only with the int8 head. (A local run and each Ray worker decide so.)"""
+    cpu = device == "cpu"
+    int8 = int8 and cpu and native_int8()
+    return {"bf16": bf16 and cpu and native_bf16(), "int8": int8, "int8_body": int8_body and int8}
+
+
 @lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX): there bf16 encoding

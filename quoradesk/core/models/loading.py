@@ -105,8 +105,9 @@ def load_sparse_encoder(path: str | Path, device: str = "cpu"):
 
 
 def _loaded_from(model, folder: Path):
-    """Record the folder and the weights as loaded: the int8 encoder body made from the folder's
-    files (encode.SpladeHeadEncoder.int8_body) serves the model only while they are unchanged."""
+    """Record the folder and the weights as loaded: the folder's active vocabulary (the int8
+    encoder's restricted head, encode.SpladeHeadEncoder.active_columns) serves the model only
+    while they are unchanged."""
     from .encode import weights_stamp  # imports torch, as loading the model just did
 
     model._quoradesk_loaded = (folder, weights_stamp(model))
