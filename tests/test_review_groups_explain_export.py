@@ -68,6 +68,13 @@ def test_explanation_names_the_shared_tokens(mined, encoder):
     assert all(w > 0 for _, w in tokens)
     total = float((m[0].multiply(m[1])).sum())
     assert sum(w for _, w in tokens) <= total + 1e-3  # parts of the real dot product
+    # every shared token and weight as sentence-transformers' own intersection gives them
+    from quoradesk.core.models.encode import to_torch_sparse
+
+    library = encoder.decode(encoder.intersection(to_torch_sparse(m[0]), to_torch_sparse(m[1])), top_k=None)
+    ours = explain_pair(encoder, m[0], m[1], top_k=None)
+    assert [t for t, _ in ours] == [t for t, _ in library]
+    assert [w for _, w in ours] == pytest.approx([w for _, w in library], rel=1e-6)
 
 
 def test_content_tokens_come_first_and_the_rest_is_kept_apart(mined, encoder):

@@ -67,6 +67,10 @@ class Int8CrossEncoder:
         # The same thread budget as torch's, which the app and CLI set for the whole run.
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # Its threads otherwise spin on the cores for a while after each run, against torch's
+        # encoding and the tokenising of the next batch on the same two cores: Ask's encoder
+        # ran at half speed right after a rerank (19-21 ms a question against 10-11).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         from .lock import LOAD_LOCK
 
         with LOAD_LOCK:  # every model of the app is made under the one lock (see loading)

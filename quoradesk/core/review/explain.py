@@ -19,7 +19,7 @@ explain none: ``explain_match`` puts the content tokens first and those after, w
 
 from __future__ import annotations
 
-import warnings
+import functools
 from dataclasses import dataclass, field
 
 from scipy import sparse
@@ -32,14 +32,16 @@ def explain_pair(
 ) -> list[tuple[str, float]]:
     """Every shared token (``top_k=None``) or the ``top_k`` heaviest, heaviest first."""
     dim = encoder.get_embedding_dimension()
-    ta = to_torch_sparse(_resize(vec_a, dim))
-    tb = to_torch_sparse(_resize(vec_b, dim))
-    with warnings.catch_warnings():  # sentence-transformers builds a COO tensor without opting in
-        warnings.filterwarnings("ignore", message="Sparse invariant checks")
-        shared = encoder.intersection(ta, tb)
-    return [(tok, float(w)) for tok, w in encoder.decode(shared, top_k=top_k) if w > 0]
+    # The per-token products in scipy (what SparseEncoder.intersection computes): converting
+    # both whole vectors to torch first cost 0.5 ms a pair, a fifth of an Ask.
+    shared = _resize(vec_a, dim).multiply(_resize(vec_b, dim)).tocsr()
+    shared.eliminate_zeros()
+    if not shared.nnz:
+        return []
+    return [(tok, float(w)) for tok, w in encoder.decode(to_torch_sparse(shared), top_k=top_k) if w > 0]
 
 
+@functools.lru_cache(maxsize=65536)  # a vocabulary's worth: asked for every shared token of every pair
 def is_content_token(token: str) -> bool:
     """False for punctuation, English function words (scikit-learn's list: "why", "the",
     "everything") and short word pieces ("##s"): tokens that weigh in nearly every pair."""
