@@ -70,7 +70,7 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
     from .core.training import mining_metrics
 
     try:
-        shipped = (models.SHIPPED_SPARSE_MINILM, models.SHIPPED_SPARSE, models.SHIPPED_CROSS)
+        shipped = (models.SHIPPED_SPARSE_MINILM, models.SHIPPED_SPARSE_DISTILLED, models.SHIPPED_SPARSE, models.SHIPPED_CROSS)
         for path in shipped:
             models.check_model_dir(path, "shipped model")
     except models.ModelError as exc:

@@ -332,6 +332,7 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     assert tab_with({}).model.text() == "accurate"
     assert tab_with({"mine/model": str(models.SHIPPED_SPARSE)}).model.text() == "accurate"
     assert tab_with({"mine/model": "fast", "mine/model_default": "accurate"}).model.text() == "fast"
+    assert tab_with({"mine/model": "distilled", "mine/model_default": "accurate"}).model.text() == "distilled"
     assert tab_with({"mine/model": str(models.SHIPPED_SPARSE), "mine/model_default": "accurate"}).model.text() == "fast"
     other = tab_with({"mine/model": str(models.base_splade_path()), "mine/model_default": "accurate"}).model
     assert other.text() == str(models.base_splade_path()) and other.folder.isVisibleTo(other)

@@ -54,7 +54,7 @@ def test_a_freshly_loaded_model_takes_the_fast_path_from_its_first_batch(splade_
     assert getattr(fresh, "_quoradesk_head_encoder", None) is not None
 
 
-@pytest.mark.parametrize("name", ["fast", "accurate"])
+@pytest.mark.parametrize("name", ["fast", "accurate", "distilled"])
 def test_bf16_encoding_stays_close_to_float32(name, texts):
     """What mining does on a CPU with native bfloat16 (emulated, and slower, elsewhere: the
     closeness holds either way)."""
@@ -70,7 +70,7 @@ def test_bf16_encoding_stays_close_to_float32(name, texts):
     assert b16.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", ["fast", "accurate"])
+@pytest.mark.parametrize("name", ["fast", "accurate", "distilled"])
 def test_bf16_weights_cast_once_give_autocasts_very_vectors(name, texts):
     """bf16 encoding runs on bfloat16 copies of the weights made once (SpladeHeadEncoder.bf16_modules),
     not on autocast's cast of the float32 weights at every call: the same operands, so the same
@@ -119,7 +119,7 @@ def test_bf16_encoding_is_a_cpu_setting_that_follows_the_hardware():
     assert "encode_bf16" in MiningParams().key()  # a run records how it encoded
 
 
-@pytest.mark.parametrize("name", ["fast", "accurate"])
+@pytest.mark.parametrize("name", ["fast", "accurate", "distilled"])
 def test_int8_head_stays_close_to_float32(name, texts):
     """The MLM head's product in int8 (what mining does on a CPU with VNNI), with float32 and
     with bf16 products elsewhere: each vector within 0.005 cosine of float32's, about as many

@@ -179,7 +179,7 @@ def test_shipped_models_load_offline_and_classify_held_out_pairs(quora_split, mo
     scores = ce.predict(list(zip(few.q1, few.q2, strict=True)))
     accuracy = np.mean((scores > 0.5) == np.array(few.labels))
     assert accuracy >= 0.75  # the full held-out split measures 0.84
-    for name in ("fast", "accurate"):
+    for name in ("fast", "accurate", "distilled"):
         sp = models.load_sparse_encoder(models.sparse_model_path(name), "cpu")
         emb = sp.encode(["How can I lose weight fast?", "What is the quickest way to lose weight?",
                          "What is the capital of France?"])

@@ -148,7 +148,7 @@ def add_parsers(sub) -> None:
     sp.add_argument("--data", help="Quora-format labelled pair file")
     sp.add_argument("--from-project", metavar="DB", help="train on a project's reviewed pairs")
     sp.add_argument("--out", required=True, help="new model folder")
-    sp.add_argument("--base", help="base model folder, or for sparse a shipped SPLADE by name (accurate, fast); "
+    sp.add_argument("--base", help="base model folder, or for sparse a shipped SPLADE by name (accurate, distilled, fast); "
                     "default: the default SPLADE / the MiniLM body")
     sp.add_argument("--epochs", type=float, default=1.0)
     sp.add_argument("--batch-size", type=positive_int)
@@ -170,7 +170,7 @@ def add_parsers(sub) -> None:
                     help="cross: add each training question's K nearest neighbours by --miner that no label "
                          "makes duplicates and --teacher scores below 0.5, as non-duplicates (default 3, as "
                          "the shipped CrossEncoder; 0: none, about 3x faster training)")
-    sp.add_argument("--miner", help="cross: the SPLADE that mines hard negatives, a name (accurate, fast) or a "
+    sp.add_argument("--miner", help="cross: the SPLADE that mines hard negatives, a name (accurate, distilled, fast) or a "
                                     "folder (default: the default SPLADE)")
     sp.add_argument("--layers", type=positive_int,
                     help="cross: keep this many of the base's transformer layers (faster reranker)")

@@ -18,7 +18,13 @@ a file in the model's folder), ``rerank`` (CrossEncoder scoring in length-sorted
 name where needed, so this face stays light for the GUI.
 """
 
-from ..resources import RESOURCES, SHIPPED_CROSS, SHIPPED_SPARSE, SHIPPED_SPARSE_MINILM
+from ..resources import (
+    RESOURCES,
+    SHIPPED_CROSS,
+    SHIPPED_SPARSE,
+    SHIPPED_SPARSE_DISTILLED,
+    SHIPPED_SPARSE_MINILM,
+)
 from .hardware import encoding_paths, native_bf16, native_int8, pick_device
 from .loading import (
     load_cross_encoder,
@@ -53,7 +59,8 @@ from .paths import (
     sparse_model_path,
 )
 
-__all__ = ["CALIBRATION_FILE", "Int8CrossEncoder", "LOAD_LOCK", "RESOURCES", "SHIPPED_CROSS", "SHIPPED_SPARSE", "SHIPPED_SPARSE_MINILM",
+__all__ = ["CALIBRATION_FILE", "Int8CrossEncoder", "LOAD_LOCK", "RESOURCES", "SHIPPED_CROSS", "SHIPPED_SPARSE", "SHIPPED_SPARSE_DISTILLED",
+           "SHIPPED_SPARSE_MINILM",
            "SPARSE_MODELS", "SPARSE_MODEL_LABELS", "ModelError", "base_splade_path", "check_model_dir",
            "default_reranker_path", "default_sparse_model_path", "describe", "encoding_paths", "installed_sparse_models",
            "load_cross_encoder", "load_dense_model", "load_sparse_encoder", "loaded_models", "minilm_path",

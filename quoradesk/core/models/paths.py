@@ -20,7 +20,12 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from ..resources import SHIPPED_CROSS, SHIPPED_SPARSE, SHIPPED_SPARSE_MINILM
+from ..resources import (
+    SHIPPED_CROSS,
+    SHIPPED_SPARSE,
+    SHIPPED_SPARSE_DISTILLED,
+    SHIPPED_SPARSE_MINILM,
+)
 
 WEIGHT_FILES = ("model.safetensors",)
 CALIBRATION_FILE = "quoradesk_calibration.json"  # core.calibration writes it beside a model
@@ -57,6 +62,7 @@ def _is_model_dir(path: Path) -> bool:
 # The shipped SPLADE models by the short names the CLI's --model and the Mine tab offer.
 SPARSE_MODELS = {
     "accurate": SHIPPED_SPARSE_MINILM,  # all-MiniLM-L6-v2's body with a masked-LM head
+    "distilled": SHIPPED_SPARSE_DISTILLED,  # three of its layers, distilled from it
     "fast": SHIPPED_SPARSE,  # BERT-tiny (2 layers, 128 wide)
 }
 
@@ -64,6 +70,7 @@ SPARSE_MODELS = {
 # What the Mine tab's model list shows for each short name (speeds: README, bench/encode.py).
 SPARSE_MODEL_LABELS = {
     "accurate": "Accurate: SPLADE on all-MiniLM-L6-v2",
+    "distilled": "Distilled: 3 of its 6 layers, nearly as accurate",
     "fast": "Fast: SPLADE on BERT-tiny",
 }
 
@@ -212,7 +219,8 @@ def describe(path: str | Path | None) -> str:
     if path is None:
         return "none"
     p = Path(path).resolve()
-    for label, known in (("shipped", SHIPPED_SPARSE_MINILM), ("shipped", SHIPPED_SPARSE), ("shipped", SHIPPED_CROSS)):
+    for label, known in (("shipped", SHIPPED_SPARSE_MINILM), ("shipped", SHIPPED_SPARSE_DISTILLED),
+                         ("shipped", SHIPPED_SPARSE), ("shipped", SHIPPED_CROSS)):
         if p == known.resolve():
             return f"{label}:{p.name}"
     base = base_splade_path()

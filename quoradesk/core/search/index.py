@@ -114,7 +114,8 @@ class SparseIndex:
         self.matrix.sort_indices()
         self.n = self.matrix.shape[0]
         # Split the vocabulary: frequent tokens go dense, the rest through the inverted index.
-        self.dense_tokens = dense_tokens(np.diff(self.matrix.tocsc().indptr), self.n)
+        # (Posting lengths by counting, not from a column-major copy of every vector.)
+        self.dense_tokens = dense_tokens(np.bincount(self.matrix.indices, minlength=self.matrix.shape[1]), self.n)
         self.dense = np.ascontiguousarray(self.matrix[:, self.dense_tokens].toarray())
         keep = np.ones(self.matrix.shape[1], dtype=np.float32)
         keep[self.dense_tokens] = 0.0

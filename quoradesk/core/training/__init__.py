@@ -1,7 +1,7 @@
 """Fine-tuning: the SPLADE SparseEncoder, the CrossEncoder and the dense reference, on Quora
 pairs or a user's reviewed pairs, with sentence-transformers' trainers, losses and evaluators.
 
-Offers the trainers (``train_sparse`` with :class:`SparseConfig`, ``train_cross`` with
+Offers the trainers (``train_sparse`` with :class:`SparseConfig`, ``distil_sparse``, ``train_cross`` with
 :class:`CrossConfig`, ``train_dense`` with :class:`DenseConfig`; each returns a
 :class:`TrainResult` and reports :class:`TrainEvent` as it goes), the data
 (``read_pair_file``, ``pairs_from_store``, ``split_held_out``, ``check_pairs``,
@@ -11,7 +11,8 @@ model (``evaluate_sparse``, ``evaluate_dense``, ``evaluate_cross``, ``mining_eva
 
 Modules: ``trainers`` (SPLADE and CrossEncoder), ``dense``, ``data`` (pair files, splits,
 teachers), ``negatives``, ``events`` (progress and loss history for the Train tab),
-``evaluate`` (held-out metrics of any model), ``splade_base`` (a SPLADE base from a dense model).
+``evaluate`` (held-out metrics of any model), ``splade_base`` (a SPLADE base from a dense model),
+``distil`` (a shallower SPLADE taught by a deeper one: ``distil_sparse``, :class:`DistilConfig`).
 """
 
 from .data import (
@@ -25,6 +26,7 @@ from .data import (
     teacher_pairs,
 )
 from .dense import DENSE_LOSSES, DenseConfig, train_dense
+from .distil import DistilConfig, distil_sparse
 from .evaluate import (
     MiningMetrics,
     evaluate_cross,
@@ -47,8 +49,8 @@ from .trainers import (
 )
 
 __all__ = ["MiningMetrics", "evaluate_cross", "evaluate_dense", "evaluate_sparse", "mining_eval", "mining_metrics",
-           "DENSE_LOSSES", "SPARSE_LOSSES", "TASK_LABELS", "CrossConfig", "DenseConfig", "LabelledPairs",
+           "DENSE_LOSSES", "SPARSE_LOSSES", "TASK_LABELS", "CrossConfig", "DenseConfig", "DistilConfig", "LabelledPairs",
            "LossHistory", "ScoredPairs", "SparseConfig", "TrainEvent", "TrainResult", "TrainingError",
-           "check_pairs", "hard_negatives", "pairs_from_store", "read_pair_file", "shallow_base",
+           "check_pairs", "distil_sparse", "hard_negatives", "pairs_from_store", "read_pair_file", "shallow_base",
            "split_held_out", "swapped_comparisons", "teacher_pairs", "train_cross", "train_dense",
            "train_sparse", "write_card"]
