@@ -71,6 +71,12 @@ def dense_tokens(postings: np.ndarray, n: int) -> np.ndarray:
     return np.sort(frequent[np.argsort(-postings[frequent], kind="stable")][:max_dense])
 
 
+def posting_lengths(csr: sparse.csr_matrix) -> np.ndarray:
+    """How many rows of ``csr`` use each column (each token's posting-list length), by counting:
+    no column-major copy of every vector."""
+    return np.bincount(csr.indices, minlength=csr.shape[1]).astype(np.int64)
+
+
 def exact_work(matrix: sparse.spmatrix) -> float:
     """What an exact search of ``matrix`` (SparseIndex) costs, in inverted-index operations:
     the rarer tokens' posting lengths squared (each pair sharing a token is scored), plus the
@@ -78,7 +84,7 @@ def exact_work(matrix: sparse.spmatrix) -> float:
     Computed from the posting lengths alone, before any index is built."""
     csr = sparse.csr_matrix(matrix)
     n = csr.shape[0]
-    postings = np.bincount(csr.indices, minlength=csr.shape[1]).astype(np.int64)
+    postings = posting_lengths(csr)
     dense = dense_tokens(postings, n)
     rare = postings.copy()
     rare[dense] = 0
@@ -114,8 +120,7 @@ class SparseIndex:
         self.matrix.sort_indices()
         self.n = self.matrix.shape[0]
         # Split the vocabulary: frequent tokens go dense, the rest through the inverted index.
-        # (Posting lengths by counting, not from a column-major copy of every vector.)
-        self.dense_tokens = dense_tokens(np.bincount(self.matrix.indices, minlength=self.matrix.shape[1]), self.n)
+        self.dense_tokens = dense_tokens(posting_lengths(self.matrix), self.n)
         self.dense = np.ascontiguousarray(self.matrix[:, self.dense_tokens].toarray())
         keep = np.ones(self.matrix.shape[1], dtype=np.float32)
         keep[self.dense_tokens] = 0.0
