@@ -4,6 +4,7 @@
     python bench/scale.py --size 100000         # a smaller top size
     python bench/scale.py --project P.sqlite    # reuse the encodings of an earlier run
     python bench/scale.py --size 100000 --rerank --exact-up-to 0   # mining as the app does it
+    python bench/scale.py --size 1000000 --rerank --mining-only    # the CLI run alone
 
 Only 19,062 real questions exist (dev.tsv), so larger corpora are built from them by
 word-level variation (``variants``): each synthetic question is a real one with one to three
@@ -88,14 +89,15 @@ def variants(real: list[str], size: int, seed: int = 0) -> list[str]:
     return out
 
 
-def mine_in_child(texts: list[str], folder: Path, rerank: bool = False) -> tuple[Path, dict]:
+def mine_in_child(texts: list[str], folder: Path, rerank: bool = False,
+                  model: str | None = None) -> tuple[Path, dict]:
     """Import and mine ``texts`` with the CLI in a child process; its peak RSS and timings."""
     src, project = folder / "corpus.csv", folder / "scale.sqlite"
     with src.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["question"])
         writer.writerows([t] for t in texts)
-    flags = "" if rerank else ", '--no-rerank'"
+    flags = ("" if rerank else ", '--no-rerank'") + (f", '--model', {model!r}" if model else "")
     code = (
         "import resource, runpy, sys, time\n"
         "t = time.perf_counter()\n"
@@ -146,6 +148,9 @@ def main() -> None:
                     help="search for the top-k only, without the strong neighbours mining also keeps")
     ap.add_argument("--rerank", action="store_true",
                     help="mine with the shipped CrossEncoder too (the app's default), to see search's share")
+    ap.add_argument("--model", help="the SPLADE to mine with (a name or a folder; default: the app's)")
+    ap.add_argument("--mining-only", action="store_true",
+                    help="report the CLI run alone (its peak memory and stage times), without the search curve")
     args = ap.parse_args()
 
     if args.project is None:
@@ -153,17 +158,27 @@ def main() -> None:
         real = [q.text for q in load_questions(DEV).questions]
         texts = variants(real, args.size)
         print(f"corpus: {len(real)} real questions + {len(texts) - len(real)} variants -> {folder}", file=sys.stderr)
-        project, child = mine_in_child(texts, folder, rerank=args.rerank)
+        del real
+        project, child = mine_in_child(texts, folder, rerank=args.rerank, model=args.model)
+        del texts
     else:
         project, child = args.project, None
+    if child:
+        from quoradesk.core.store import Store
+
+        store = Store(project)
+        run, n_all = store.latest_run(), store.question_count()
+        stages = {k: round(v, 1) for k, v in run.timings.items()}
+        print(f"\nmining {n_all} questions (CLI, {'rerank' if args.rerank else 'no rerank'}, "
+              f"{run.sparse_model}): peak RSS {child['peak_mb']:.0f} MB, {child['seconds']:.1f} s for the "
+              f"whole command; stages {json.dumps(stages)}; "
+              f"search {100 * stages.get('search', 0) / max(1e-9, sum(stages.values())):.1f}% of mining; "
+              f"{store.count_pairs(run.id):,} pairs; project {project.stat().st_size / 2**20:,.0f} MB", flush=True)
+        if args.mining_only:
+            return
     matrix, run = load_vectors(project)
     matrix = prepare(matrix, "cosine")
     n_all = matrix.shape[0]
-    if child:
-        stages = {k: round(v, 1) for k, v in run.timings.items()}
-        print(f"\nmining {n_all} questions (CLI, {'rerank' if args.rerank else 'no rerank'}): peak RSS "
-              f"{child['peak_mb']:.0f} MB, {child['seconds']:.1f} s; stages {json.dumps(stages)}; "
-              f"search {100 * stages.get('search', 0) / max(1e-9, sum(stages.values())):.1f}% of mining")
     print(f"{matrix.nnz / n_all:.1f} active tokens per question\n")
     # The search as mining runs it: the top k and the strong neighbours past it (MiningParams).
     defaults = MiningParams(top_k=args.top_k)

@@ -212,6 +212,8 @@ def main() -> None:
     ap.add_argument("--half", action="store_true", help="save fp16 weights (checked on held-out)")
     ap.add_argument("--sparse-config", type=json.loads, default={}, help='JSON overrides, e.g. {"epochs": 2}')
     ap.add_argument("--cross-config", type=json.loads, default={})
+    ap.add_argument("--distil-config", type=json.loads, default={},
+                    help='JSON overrides of the distilled SPLADE\'s first stage, e.g. {"epochs": 10}')
     ap.add_argument("--teacher", type=Path, help="CrossEncoder for the SPLADE's distillation "
                     "(default: OUT/cross-quora, trained first when --what both)")
     ap.add_argument("--cross-teacher", type=Path,
@@ -250,13 +252,16 @@ def main() -> None:
         jobs.append(("sparse", base, replace(MINILM_SPARSE_CONFIG, **args.sparse_config),
                      SPARSE_GRID, "splade-minilm-quora"))
     if args.what in ("sparse-distilled", "all"):
+        distil_config = replace(DISTIL_CONFIG, **{k: tuple(v) if k == "layers" else v
+                                                   for k, v in args.distil_config.items()})
+
         def distilled_base() -> Path:  # after the accurate SPLADE, which teaches it
             questions = sorted(set(train.q1) | set(train.q2))
-            log(f"distilling {DISTIL_CONFIG} from {args.out / 'splade-minilm-quora'} on {len(questions)} "
+            log(f"distilling {distil_config} from {args.out / 'splade-minilm-quora'} on {len(questions)} "
                 f"training questions")
             return training.distil_sparse(
                 args.out / "splade-minilm-quora", questions,
-                Path(tempfile.mkdtemp(prefix="splade-distilled-base-")), DISTIL_CONFIG,
+                Path(tempfile.mkdtemp(prefix="splade-distilled-base-")), distil_config,
                 on_event=lambda e: e.kind == "loss" and log(f"  epoch {e.epoch:.0f}: " + ", ".join(
                     f"{k}={v:.4f}" for k, v in e.values.items())))
 

@@ -28,12 +28,8 @@ def _cosines(a, b) -> np.ndarray:
 
 
 def _truncated(folder, layers):
-    import torch
-
     model = models.load_sparse_encoder(folder, "cpu")
-    hf = model[0].auto_model
-    hf.bert.encoder.layer = torch.nn.ModuleList(hf.bert.encoder.layer[i] for i in layers)
-    hf.config.num_hidden_layers = len(layers)
+    training.keep_layers(model[0].auto_model, layers)
     return model.eval()
 
 
@@ -69,3 +65,18 @@ def test_distillation_refuses_what_it_cannot_do(tmp_path, sample):
     with pytest.raises(training.TrainingError, match="stopped"):
         training.distil_sparse(fast, sample, tmp_path / "d", training.DistilConfig(layers=(1,)), stop=stop)
     assert not (tmp_path / "d").exists()  # nothing half-made is left
+
+
+def test_a_shallow_base_keeps_evenly_spread_layers(tmp_path):
+    """shallow_base (a CrossEncoder's base, `quoradesk train --layers`) cuts with the same helper."""
+    import torch
+    from transformers import AutoModel
+
+    base = models.minilm_path()
+    out = training.shallow_base(base, 3, tmp_path / "shallow")
+    full, cut = (AutoModel.from_pretrained(str(p), local_files_only=True) for p in (base, out))
+    assert cut.config.num_hidden_layers == 3
+    for kept, source in zip(cut.encoder.layer, (0, 2, 4)):
+        assert torch.equal(kept.output.dense.weight, full.encoder.layer[source].output.dense.weight)
+    with pytest.raises(training.TrainingError, match="cannot keep 7"):
+        training.shallow_base(base, 7, tmp_path / "too-deep")

@@ -42,8 +42,9 @@ from ..cluster import check_milvus_uri, collection_name
 from ..cluster.ray_pool import QUEUED_PER_WORKER, RayPool
 from ..models.rerank import RERANK_CELLS, iter_rerank_scores, rerank_batches, rerank_scores  # noqa: F401 - re-exported
 from ..search import index as search_index
-from ..search.index import PrunedIndex, canonical_pairs, exact_work, make_index, prepare
+from ..search.index import PrunedIndex, canonical_pairs, exact_work, make_index, prepare_rows
 from ..search.margins import margin_scores
+from ..search.rows import CompactRows
 from ..store import Run, Store
 from .params import MiningParams, Progress, encode_chunks
 
@@ -305,16 +306,19 @@ class MiningJob:
 
     def _search(self, run: Run):
         ids = self.store.question_ids(run.max_question_id)
-        matrix = prepare(self.store.load_encodings(self.sparse_key, ids), self.params.similarity)
+        # One compact copy of the vectors (search.rows), scaled in place: a million questions'
+        # plain CSR copies cost 2.8 GB each.
+        rows = prepare_rows(CompactRows.from_arrays(*self.store.encoding_arrays(self.sparse_key, ids, np.int16)),
+                            self.params.similarity)
         if self._milvus is not None:
             from ..cluster.milvus_index import MilvusIndex
 
             name = collection_name(self.store.path, self.store.meta("created"), self.sparse_key,
                                    self.params.similarity)
-            index = MilvusIndex(self._milvus, name, matrix, ids)
+            index = MilvusIndex(self._milvus, name, rows.to_csr(), ids)
         else:
-            work = exact_work(matrix) if self.params.search == "auto" else None
-            index = make_index(matrix, self.params.search, work=work)
+            work = exact_work(rows) if self.params.search == "auto" else None
+            index = make_index(rows, self.params.search, work=work)
             if work is not None and isinstance(index, PrunedIndex):
                 # Pruned search is approximate: the run says why it was chosen.
                 self._add_note(run.id, f"candidate search pruned: exact search would cost "
@@ -329,13 +333,17 @@ class MiningJob:
                 return False
             parts.append(part)
             yield self._progress("search", stop, index.n, started, 0, run.id)
+        n = index.n
+        del index, rows  # the vectors (2.1 GB at a million questions) before the pairs' sorts
         if parts:
-            rows, cols, vals, ranks = (np.concatenate(x) for x in zip(*parts, strict=True))
-            a, b, s, r = canonical_pairs(rows, cols, vals, ranks, index.n)
+            found, cols, vals, ranks = (np.concatenate(x) for x in zip(*parts, strict=True))
+            del parts
+            a, b, s, r = canonical_pairs(found, cols, vals, ranks, n)
+            del found, cols, vals, ranks
         else:
             a = b = r = np.zeros(0, np.int64)
             s = np.zeros(0, np.float32)
-        first = margin_scores(a, b, s, index.n, weight=self.params.margin_weight)
+        first = margin_scores(a, b, s, n, weight=self.params.margin_weight)
         next_stage = "rerank" if self.reranker_path else "done"
         self.store.replace_pairs(run.id, ids[a], ids[b], s, r, first_scores=first, stage=next_stage)
         return True

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import sparse
 
+from .rows import CompactRows, top_per_row  # noqa: F401 - top_per_row re-exported
+
 # Upper bound on the score entries one chunk may hold: both the sparse product's partial
 # scores and the dense (rows x N) block the top-k is selected from. 16M floats: ~200 MB peak.
 DEFAULT_BUDGET = 16_000_000
@@ -50,6 +52,15 @@ def prepare(matrix: sparse.spmatrix, similarity: str = "cosine") -> sparse.csr_m
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     return sparse.csr_matrix(sparse.diags(1.0 / norms).astype(np.float32) @ matrix)
+
+
+def prepare_rows(rows: CompactRows, similarity: str = "cosine") -> CompactRows:
+    """``prepare`` for compact rows, in place (no second copy of the vectors); the same values."""
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, not {similarity!r}")
+    if similarity == "cosine":
+        rows.normalise()
+    return rows
 
 
 # Tokens active in more than this share of the questions ("how", "why", "?") are scored
@@ -77,14 +88,14 @@ def posting_lengths(csr: sparse.csr_matrix) -> np.ndarray:
     return np.bincount(csr.indices, minlength=csr.shape[1]).astype(np.int64)
 
 
-def exact_work(matrix: sparse.spmatrix) -> float:
+def exact_work(matrix: sparse.spmatrix | CompactRows) -> float:
     """What an exact search of ``matrix`` (SparseIndex) costs, in inverted-index operations:
     the rarer tokens' posting lengths squared (each pair sharing a token is scored), plus the
     frequent tokens' dense product (N x N x their count) at 1/16 of that per operation (BLAS).
     Computed from the posting lengths alone, before any index is built."""
-    csr = sparse.csr_matrix(matrix)
-    n = csr.shape[0]
-    postings = posting_lengths(csr)
+    n = matrix.shape[0]
+    postings = (matrix.posting_lengths() if isinstance(matrix, CompactRows)
+                else posting_lengths(sparse.csr_matrix(matrix)))
     dense = dense_tokens(postings, n)
     rare = postings.copy()
     rare[dense] = 0
@@ -115,7 +126,9 @@ def cost_chunks(row_cost: np.ndarray, budget: int, max_rows: int) -> list[tuple[
 
 
 class SparseIndex:
-    def __init__(self, matrix: sparse.spmatrix):
+    def __init__(self, matrix: sparse.spmatrix | CompactRows):
+        if isinstance(matrix, CompactRows):
+            matrix = matrix.to_csr()
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
         self.matrix.sort_indices()
         self.n = self.matrix.shape[0]
@@ -312,50 +325,7 @@ def brute_force_top_k(
 # ---------------------------------------------------------------- approximate, for large corpora
 
 
-def top_per_row(matrix: sparse.csr_matrix, k: int, block: int = 4_000_000) -> sparse.csr_matrix:
-    """The ``k`` largest entries of each row (ties: lower column first), as a CSR matrix.
-
-    Rows are processed in blocks of about ``block`` stored entries, so the sort's temporary
-    arrays stay small whatever the matrix (78M entries at 500,000 questions)."""
-    csr = sparse.csr_matrix(matrix)
-    csr.sort_indices()
-    if csr.nnz <= block:
-        return _top_per_row(csr, k)
-    parts, start = [], 0
-    while start < csr.shape[0]:
-        stop = max(start + 1, int(np.searchsorted(csr.indptr, csr.indptr[start] + block, side="right")) - 1)
-        stop = min(stop, csr.shape[0])
-        parts.append(_top_per_row(csr[start:stop], k))
-        start = stop
-    return sparse.csr_matrix(sparse.vstack(parts, format="csr"))
-
-
-def _top_per_row(csr: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
-    counts = np.diff(csr.indptr)
-    long_rows = np.flatnonzero(counts > k)
-    if not len(long_rows):
-        return csr
-    # Each long row's k-th largest weight, by a partition of that row alone instead of one
-    # stable sort of every long row's entries (the previous way): on the 19,062 dev questions'
-    # accurate-SPLADE vectors 1.86 -> 0.34 s for the posting lists (k 1,024), 1.13 -> 0.24 s for
-    # the query terms (k 48), the very same entries kept; PrunedIndex built in 0.8 s, was 2.9.
-    data, indptr = csr.data, csr.indptr
-    threshold = np.full(csr.shape[0], -np.inf, dtype=data.dtype)  # short rows keep everything
-    for r in long_rows.tolist():
-        row = data[indptr[r]:indptr[r + 1]]
-        threshold[r] = np.partition(row, len(row) - k)[len(row) - k]
-    row_of = np.repeat(np.arange(csr.shape[0]), counts)
-    cut = threshold[row_of]
-    above = data > cut
-    # Entries equal to the threshold fill what is left of k, lowest column first (the row's
-    # order: indices are sorted).
-    tied = data == cut
-    tied_seen = np.cumsum(tied)
-    tied_rank = tied_seen - np.concatenate([[0], tied_seen])[indptr[:-1]][row_of]
-    room = k - np.bincount(row_of[above], minlength=csr.shape[0])
-    keep = np.flatnonzero(above | (tied & (tied_rank <= room[row_of])))
-    indptr = np.concatenate([[0], np.cumsum(np.minimum(counts, k))])
-    return sparse.csr_matrix((data[keep], csr.indices[keep], indptr), shape=csr.shape)
+RESCORE_PAIRS = 4096
 
 
 class PrunedIndex:
@@ -378,23 +348,21 @@ class PrunedIndex:
     Cost and agreement with the exact index, 10,000 to 500,000 questions: bench/scale.py.
     """
 
-    def __init__(self, matrix: sparse.spmatrix, *, postings: int = 256, query_terms: int = 16,
+    def __init__(self, matrix: sparse.spmatrix | CompactRows, *, postings: int = 256, query_terms: int = 16,
                  candidates: int = 32):
-        self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-        self.matrix.sort_indices()
-        self.n, self.dim = self.matrix.shape
+        # Held compactly and built block by block (search.rows): at a million questions one
+        # float32 CSR copy of the vectors is 2.8 GB; this keeps one 2.1 GB copy and no other.
+        self.rows = matrix if isinstance(matrix, CompactRows) else CompactRows.from_csr(matrix)
+        self.n, self.dim = self.rows.shape
         self.candidates = candidates
-        self.inverted = top_per_row(self.matrix.T.tocsr(), postings)  # token -> best questions
+        self.inverted = self.rows.top_postings(postings)  # token -> best questions
         # A question looks up its most telling tokens: weight x idf. By weight alone, the
         # expansion tokens many questions share ("question", "best") crowd out the rare ones
         # that find duplicates (exact best pair found 0.80 -> 0.92 of the time on 2,388 dev
         # questions with scaled-down caps).
-        df = np.bincount(self.matrix.indices, minlength=self.dim)
+        df = self.rows.posting_lengths()
         idf = np.log((self.n + 1) / (df + 1)).astype(np.float32) + 1e-3
-        telling = sparse.csr_matrix((self.matrix.data * idf[self.matrix.indices], self.matrix.indices,
-                                     self.matrix.indptr), shape=self.matrix.shape)
-        self.queries = top_per_row(telling, query_terms)
-        self.queries.data /= idf[self.queries.indices]  # back to the question's own weights
+        self.queries = self.rows.top_terms(query_terms, idf)
         self.row_cost = row_costs(self.queries, self.inverted)
 
     def chunks(self, budget: int = 4_000_000) -> list[tuple[int, int]]:
@@ -433,9 +401,13 @@ class PrunedIndex:
         cand_row, cand_col = cand_row[other], cand_col[other]
         # Exact rescoring: each candidate's vector times its question's, element by element
         # (sorted sparse rows: a merge), summed. Half the time of gathering from a dense block.
-        exact = np.asarray(
-            self.matrix[start:stop][cand_row].multiply(self.matrix[cand_col]).sum(axis=1), dtype=np.float32
-        ).ravel()
+        # In slices of RESCORE_PAIRS pairs: a chunk's 33,000 candidate pairs gathered at once held
+        # about 350 MB of rows per search thread, whatever the corpus.
+        exact = np.empty(len(cand_row), dtype=np.float32)
+        block = self.rows.block(start, stop)
+        for lo in range(0, len(cand_row), RESCORE_PAIRS):
+            part = slice(lo, lo + RESCORE_PAIRS)
+            exact[part] = np.asarray(block[cand_row[part]].multiply(self.rows.take(cand_col[part])).sum(axis=1)).ravel()
         # The top k of each row by exact score, ranked.
         order = np.lexsort((cand_col, -exact, cand_row))
         r, c, v = cand_row[order], cand_col[order], exact[order]
@@ -467,7 +439,7 @@ WIDE_UP_TO = 50_000
 WIDE_CAPS = {"postings": 1024, "query_terms": 48, "candidates": 32}
 
 
-def make_index(matrix: sparse.spmatrix, method: str = "auto", *, max_exact_work: float | None = None,
+def make_index(matrix: sparse.spmatrix | CompactRows, method: str = "auto", *, max_exact_work: float | None = None,
                work: float | None = None) -> SparseIndex | PrunedIndex:
     """The index mining uses: ``exact`` (SparseIndex), ``pruned`` (PrunedIndex) or ``auto``
     (exact while ``exact_work(matrix)`` is at most ``max_exact_work``, default EXACT_WORK,

@@ -44,31 +44,53 @@ class EncodingsMixin:
 
         ``dim`` defaults to the highest stored token index + 1 (enough for dot products).
         """
-        ids = np.asarray(ids, dtype=np.int64)
-        position = {int(q): i for i, q in enumerate(ids.tolist())}
-        parts_idx: list[np.ndarray | None] = [None] * len(ids)
-        parts_val: list[np.ndarray | None] = [None] * len(ids)
-        if len(ids) <= 2000:  # a few rows (explanations): look them up by key
-            queries = [
-                (f"select question_id, indices, vals from encodings where model_key = ? and "
-                 f"question_id in ({','.join('?' * len(chunk))})", [model_key, *chunk])
-                for chunk in (ids[i : i + 500].tolist() for i in range(0, len(ids), 500))
-            ]
-        else:
-            queries = [("select question_id, indices, vals from encodings where model_key = ?", [model_key])]
-        for sql, args in queries:
-            for qid, ind, val in self.db.execute(sql, args):
-                pos = position.get(qid)
-                if pos is not None:
-                    parts_idx[pos] = np.frombuffer(ind, dtype="<i4")
-                    parts_val[pos] = np.frombuffer(val, dtype="<f4")
-        missing = [int(ids[i]) for i, p in enumerate(parts_idx) if p is None]
-        if missing:
-            raise ProjectError(f"{len(missing)} questions have no stored encoding (e.g. {missing[:3]})")
-        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(p) for p in parts_idx])
-        indices = np.concatenate(parts_idx) if len(ids) else np.zeros(0, np.int32)
-        data = np.concatenate(parts_val) if len(ids) else np.zeros(0, np.float32)
+        indptr, indices, data = self.encoding_arrays(model_key, ids)
         if dim is None:
             dim = int(indices.max()) + 1 if len(indices) else 1
-        return sparse.csr_matrix((data, indices, indptr), shape=(len(ids), dim))
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, dim))
+
+    def encoding_arrays(
+        self, model_key: str, ids: np.ndarray | list[int], index_dtype: type = np.int32
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored encodings of ``ids`` as CSR arrays (indptr int64, token ids as
+        ``index_dtype``, float32 weights), row i for ids[i]. Read into arrays sized first from
+        the blobs' lengths: no row is held twice (a list of per-row arrays then concatenated
+        took twice the vectors' size, about 1 GB more at 300,000 questions). A token id that
+        ``index_dtype`` cannot hold reads all rows again as int32."""
+        ids = np.asarray(ids, dtype=np.int64)
+        position = {int(q): i for i, q in enumerate(ids.tolist())}
+        if len(ids) <= 2000:  # a few rows (explanations): look them up by key
+            chunks = [ids[i : i + 500].tolist() for i in range(0, len(ids), 500)]
+            where = [(f"question_id in ({','.join('?' * len(c))})", c) for c in chunks]
+        else:
+            where = [("1", [])]
+        lengths = np.full(len(ids), -1, dtype=np.int64)
+        for cond, args in where:  # length() reads a blob's size without its content
+            for qid, size in self.db.execute(f"select question_id, length(indices) from encodings "
+                                             f"where model_key = ? and {cond}", [model_key, *args]):
+                pos = position.get(qid)
+                if pos is not None:
+                    lengths[pos] = size // 4
+        missing = ids[lengths < 0]
+        if len(missing):
+            raise ProjectError(f"{len(missing)} questions have no stored encoding (e.g. {missing[:3].tolist()})")
+        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        indices = np.empty(indptr[-1], dtype=index_dtype)
+        data = np.empty(indptr[-1], dtype=np.float32)
+        narrow = np.iinfo(index_dtype).max < np.iinfo(np.int32).max
+        for cond, args in where:
+            for qid, ind, val in self.db.execute(f"select question_id, indices, vals from encodings "
+                                                 f"where model_key = ? and {cond}", [model_key, *args]):
+                pos = position.get(qid)
+                if pos is None:
+                    continue
+                row = np.frombuffer(ind, dtype="<i4")
+                lo, hi = indptr[pos], indptr[pos + 1]
+                if len(row) != hi - lo:
+                    raise ProjectError(f"The encoding of question {qid} changed while it was read; try again")
+                if narrow and len(row) and row.max() > np.iinfo(index_dtype).max:
+                    return self.encoding_arrays(model_key, ids, np.int32)
+                indices[lo:hi] = row
+                data[lo:hi] = np.frombuffer(val, dtype="<f4")
+        return indptr, indices, data

@@ -12,7 +12,8 @@ model (``evaluate_sparse``, ``evaluate_dense``, ``evaluate_cross``, ``mining_eva
 Modules: ``trainers`` (SPLADE and CrossEncoder), ``dense``, ``data`` (pair files, splits,
 teachers), ``negatives``, ``events`` (progress and loss history for the Train tab),
 ``evaluate`` (held-out metrics of any model), ``splade_base`` (a SPLADE base from a dense model),
-``distil`` (a shallower SPLADE taught by a deeper one: ``distil_sparse``, :class:`DistilConfig`).
+``distil`` (a shallower SPLADE taught by a deeper one: ``distil_sparse``, :class:`DistilConfig`,
+``keep_layers``, which ``shallow_base`` uses too).
 """
 
 from .data import (
@@ -26,7 +27,7 @@ from .data import (
     teacher_pairs,
 )
 from .dense import DENSE_LOSSES, DenseConfig, train_dense
-from .distil import DistilConfig, distil_sparse
+from .distil import DistilConfig, distil_sparse, keep_layers
 from .evaluate import (
     MiningMetrics,
     evaluate_cross,
@@ -51,6 +52,6 @@ from .trainers import (
 __all__ = ["MiningMetrics", "evaluate_cross", "evaluate_dense", "evaluate_sparse", "mining_eval", "mining_metrics",
            "DENSE_LOSSES", "SPARSE_LOSSES", "TASK_LABELS", "CrossConfig", "DenseConfig", "DistilConfig", "LabelledPairs",
            "LossHistory", "ScoredPairs", "SparseConfig", "TrainEvent", "TrainResult", "TrainingError",
-           "check_pairs", "distil_sparse", "hard_negatives", "pairs_from_store", "read_pair_file", "shallow_base",
+           "check_pairs", "distil_sparse", "hard_negatives", "keep_layers", "pairs_from_store", "read_pair_file", "shallow_base",
            "split_held_out", "swapped_comparisons", "teacher_pairs", "train_cross", "train_dense",
            "train_sparse", "write_card"]

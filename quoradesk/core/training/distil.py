@@ -42,6 +42,20 @@ class DistilConfig:
     seed: int = 0
 
 
+def keep_layers(model, layers, name: object = "the model") -> None:
+    """Cut a transformers BERT-style ``model`` (a bare ``BertModel`` or one under a head, such
+    as a masked-LM) down to the transformer ``layers`` it lists, in place; ``name`` names it
+    in the error when a layer is not there."""
+    import torch
+
+    bert = model.bert if hasattr(model, "bert") else model
+    total = model.config.num_hidden_layers
+    if not layers or not all(0 <= i < total for i in layers):
+        raise TrainingError(f"{name} has {total} layers; cannot keep {list(layers)}")
+    bert.encoder.layer = torch.nn.ModuleList(bert.encoder.layer[i] for i in layers)
+    model.config.num_hidden_layers = len(layers)
+
+
 def distil_sparse(teacher_dir: str | Path, questions: list[str], out_dir: str | Path,
                   config: DistilConfig | None = None, *, bf16: bool | None = None,
                   on_event: Callable[[TrainEvent], None] | None = None,
@@ -68,11 +82,7 @@ def distil_sparse(teacher_dir: str | Path, questions: list[str], out_dir: str | 
     teacher = models.load_sparse_encoder(teacher_dir, "cpu")
     student = models.load_sparse_encoder(teacher_dir, "cpu")
     hf = student[0].auto_model
-    total = hf.config.num_hidden_layers
-    if not config.layers or not all(0 <= i < total for i in config.layers):
-        raise TrainingError(f"{teacher_dir} has {total} layers; cannot keep {list(config.layers)}")
-    hf.bert.encoder.layer = torch.nn.ModuleList(hf.bert.encoder.layer[i] for i in config.layers)
-    hf.config.num_hidden_layers = len(config.layers)
+    keep_layers(hf, config.layers, teacher_dir)
     bf16 = models.native_bf16() if bf16 is None else bf16
 
     head = hf.cls.predictions

@@ -41,6 +41,7 @@ from .data import (
     check_pairs,
     teacher_pairs,
 )
+from .distil import keep_layers
 from .events import TaskLosses, TrainEvent, _callback, task_loss_trainer
 from .negatives import hard_negatives, swapped_comparisons
 
@@ -125,9 +126,7 @@ def shallow_base(base: str | Path, layers: int, out_dir: str | Path) -> Path:
     total = model.config.num_hidden_layers
     if not 0 < layers <= total:
         raise TrainingError(f"{base} has {total} layers; cannot keep {layers}")
-    keep = [round(i * total / layers) for i in range(layers)]
-    model.encoder.layer = torch.nn.ModuleList(model.encoder.layer[i] for i in keep)
-    model.config.num_hidden_layers = layers
+    keep_layers(model, [round(i * total / layers) for i in range(layers)], base)
     out = Path(out_dir)
     model.save_pretrained(str(out))
     AutoTokenizer.from_pretrained(str(base), local_files_only=True).save_pretrained(str(out))
