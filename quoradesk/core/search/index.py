@@ -325,6 +325,8 @@ def brute_force_top_k(
 # ---------------------------------------------------------------- approximate, for large corpora
 
 
+# Candidate pairs rescored at a time (PrunedIndex._top_k): each search thread gathers at most
+# this many rows of each side (about 1.4M entries, 15 MB) whatever its chunk holds.
 RESCORE_PAIRS = 4096
 
 
