@@ -32,6 +32,25 @@ from scipy import sparse
 BLOCK_ENTRIES = 16_000_000
 
 
+def entry_blocks(indptr: np.ndarray, entries: int) -> Iterator[tuple[int, int]]:
+    """Consecutive row ranges of a CSR ``indptr`` holding about ``entries`` stored entries each
+    (at least one row)."""
+    n, start = len(indptr) - 1, 0
+    while start < n:
+        stop = int(np.searchsorted(indptr, indptr[start] + entries, side="right")) - 1
+        stop = min(n, max(start + 1, stop))
+        yield start, stop
+        start = stop
+
+
+def unit_scale(csr: sparse.csr_matrix) -> np.ndarray:
+    """Each row's factor to unit length (1 for an empty row), float32: what cosine search
+    multiplies the rows by (``index.prepare``, ``CompactRows.normalise``)."""
+    norms = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (1.0 / norms).astype(np.float32)
+
+
 def index_dtype(dim: int) -> type:
     """The narrowest signed integer that holds token ids below ``dim``."""
     return np.int16 if dim <= np.iinfo(np.int16).max + 1 else np.int32
@@ -79,12 +98,7 @@ class CompactRows:
 
     def blocks(self, entries: int = BLOCK_ENTRIES) -> Iterator[tuple[int, int]]:
         """Consecutive row ranges of about ``entries`` stored entries each (at least one row)."""
-        start = 0
-        while start < self.n:
-            stop = int(np.searchsorted(self.indptr, self.indptr[start] + entries, side="right")) - 1
-            stop = min(self.n, max(start + 1, stop))
-            yield start, stop
-            start = stop
+        return entry_blocks(self.indptr, entries)
 
     def take(self, positions: np.ndarray) -> sparse.csr_matrix:
         """The rows at ``positions`` (repeats allowed), in that order, as a float32 CSR matrix."""
@@ -108,12 +122,8 @@ class CompactRows:
     def normalise(self, entries: int = BLOCK_ENTRIES) -> None:
         """Scale every row to unit length, in place, exactly as ``index.prepare`` does for cosine."""
         for start, stop in self.blocks(entries):
-            block = self.block(start, stop)
-            norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())
-            norms[norms == 0] = 1.0
-            scale = (1.0 / norms).astype(np.float32)
             lo, hi = self.indptr[start], self.indptr[stop]
-            self.data[lo:hi] *= np.repeat(scale, np.diff(self.indptr[start : stop + 1]))
+            self.data[lo:hi] *= np.repeat(unit_scale(self.block(start, stop)), np.diff(self.indptr[start : stop + 1]))
 
     def posting_lengths(self, entries: int = BLOCK_ENTRIES) -> np.ndarray:
         """How many rows use each token, counted block by block (np.bincount would make an
@@ -161,12 +171,7 @@ def top_per_row(matrix: sparse.csr_matrix, k: int, block: int = 4_000_000) -> sp
     csr.sort_indices()
     if csr.nnz <= block:
         return _top_per_row(csr, k)
-    parts, start = [], 0
-    while start < csr.shape[0]:
-        stop = max(start + 1, int(np.searchsorted(csr.indptr, csr.indptr[start] + block, side="right")) - 1)
-        stop = min(stop, csr.shape[0])
-        parts.append(_top_per_row(csr[start:stop], k))
-        start = stop
+    parts = [_top_per_row(csr[start:stop], k) for start, stop in entry_blocks(csr.indptr, block)]
     return sparse.csr_matrix(sparse.vstack(parts, format="csr"))
 
 
