@@ -93,15 +93,25 @@ def agreement(x: dict, y: dict) -> tuple[float, float]:
 def ray_overhead(texts: list[str], tmp: Path) -> Path:
     src = write_questions(texts, tmp / "questions.csv")
     print(f"\n1. {len(texts):,} questions, app defaults (rerank int8), CLI in a child process")
-    results = {}
+    results, encode = {}, {}
     for name, extra in (("in-process", ()), ("--ray local", ("--ray", "local"))):
         db = tmp / f"{name.strip('-').replace(' ', '_')}.sqlite"
         wall, stages, note = mine(src, db, *extra)
-        results[name] = db
+        results[name], encode[name] = db, stages.get("encode", 0.0)
         staged = ", ".join(f"{k} {v:.1f}s" for k, v in stages.items())
         print(f"   {name:12} {wall:6.1f} s wall ({staged})")
         if note and "Ray" in note:
             print(f"   {'':12} {note}")
+            # The worker's own rate (its encoding calls, without its start and model loading)
+            # against the in-process stage's (which includes loading its model: a bound in
+            # Ray's disfavour).
+            worker = re.search(r"encode [\d,]+ questions \(node \w+ [\d,]+ at ([\d,]+) a second", note)
+            if worker and encode["in-process"]:
+                here = len(texts) / encode["in-process"]
+                rate = int(worker.group(1).replace(",", ""))
+                print(f"   encoding rate: Ray worker {rate:,} a second, in-process stage {here:,.0f} a second "
+                      f"({rate / here:.2f}x); the Ray stage {encode[name] / encode['in-process']:.2f}x the "
+                      "in-process one's time")
     same, diff = agreement(pairs(results["in-process"]), pairs(results["--ray local"]))
     print(f"   same best pair for {same:.2%} of questions; largest sparse score difference {diff:.1e}")
     return results["in-process"]

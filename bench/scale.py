@@ -19,7 +19,8 @@ Steps and what is printed:
      (``quoradesk mine FILE --db P --no-rerank``: import and mine; with ``--rerank``, the
      app's default with the CrossEncoder), reporting the child's peak resident memory, the
      run's stage times and search's share of them (issue 6: under 4 GB at 500,000 questions;
-     search at most 5% of mining at 100,000);
+     search at most 5% of mining at 100,000), and the CLI's line about Ask's index, which the
+     command keeps once the run is done (its seconds are in the command's, not the stages');
   2. loads the encodings that run stored and times the candidate search at growing sizes, as
      mining runs it (each question's top 10 and its strong neighbours past them;
      ``--plain-top-k``: the top 10 alone): the exact index (``SparseIndex``, while it stays
@@ -111,7 +112,8 @@ def mine_in_child(texts: list[str], folder: Path, rerank: bool = False,
     out = subprocess.run([sys.executable, "-c", code, str(src), str(project)], check=True, cwd=REPO,
                          capture_output=True, text=True)
     peak_kb, seconds = re.search(r"PEAK_KB (\d+) ([\d.]+)", out.stdout).groups()
-    return project, {"peak_mb": int(peak_kb) / 1024, "seconds": float(seconds)}
+    ask = re.search(r"^Ask's index .*$", out.stdout, re.M)  # what the run leaves for Ask, and its seconds
+    return project, {"peak_mb": int(peak_kb) / 1024, "seconds": float(seconds), "ask": ask.group(0) if ask else ""}
 
 
 def load_vectors(project: Path):
@@ -173,7 +175,8 @@ def main() -> None:
               f"{run.sparse_model}): peak RSS {child['peak_mb']:.0f} MB, {child['seconds']:.1f} s for the "
               f"whole command; stages {json.dumps(stages)}; "
               f"search {100 * stages.get('search', 0) / max(1e-9, sum(stages.values())):.1f}% of mining; "
-              f"{store.count_pairs(run.id):,} pairs; project {project.stat().st_size / 2**20:,.0f} MB", flush=True)
+              f"{store.count_pairs(run.id):,} pairs; project {project.stat().st_size / 2**20:,.0f} MB; "
+              f"{child['ask'] or 'no line about Ask'}", flush=True)
         if args.mining_only:
             return
     matrix, run = load_vectors(project)

@@ -23,6 +23,7 @@ from quoradesk.core.ask import service as ask
 from quoradesk.core.mining import MiningJob, MiningParams
 from quoradesk.core.questions import load_questions
 from quoradesk.core.resources import SAMPLE_QUESTIONS
+from quoradesk.core.search.index import prepare
 from quoradesk.core.search.margins import usual_closeness
 from quoradesk.core.store import ProjectError, Store
 
@@ -234,6 +235,27 @@ def test_a_new_process_answers_from_the_index_the_project_keeps(project, monkeyp
         assert not rebuilt.index_kept and rebuilt.ask("learning Rust programming").matches[0].question_id == ids[0]
     with Store(project, create=False) as store:
         assert AskService(store, reranker=None).index_kept
+
+
+def test_a_finished_run_leaves_asks_index_kept(project, splade_path):
+    """What the Mine tab and `quoradesk mine` do once a run is done: the next Ask maps the index
+    instead of building it, and that index is the one Ask would build (prepare, transposed)."""
+    with Store(project, create=False) as store:
+        job = MiningJob(store, sparse_model=splade_path, params=MiningParams(), device="cpu")
+        note = ask.keep_index_after_mining(store, job)
+        assert note.startswith("Ask's index kept beside the project"), note
+        service = AskService(store, reranker=None)
+        assert service.index_kept and service._raw is None
+        assert not service.inverted.data.flags.writeable  # mapped read-only from its file, not read in
+        want = prepare(store.load_encodings(service.model_key, service.ids, dim=service.dim), "cosine").T.tocsr()
+        for name in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(service.inverted, name), getattr(want, name)), name
+        assert service.ask("What's the quickest way to learn Python?").matches[0].text.count("Python")
+        # a question imported since has no encoding: nothing kept, and the user is told why
+        src = project.parent / "one.txt"
+        src.write_text("How do I descale a kettle?\n")
+        store.add_import(load_questions(src))
+        assert "not kept (questions without a stored encoding" in ask.keep_index_after_mining(store, job)
 
 
 def cli(*args, stdin: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

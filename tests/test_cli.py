@@ -32,6 +32,10 @@ def sample_db(tmp_path_factory):
 def test_mine_sample_end_to_end(sample_db):
     db, out = sample_db
     assert "233 questions" in out and "candidate pairs" in out
+    # the run leaves Ask's index: `quoradesk ask` maps it instead of building it
+    assert "Ask's index kept beside the project" in out
+    asked = run_cli("ask", "How do I learn Python?", "--db", db, "--no-rerank")
+    assert asked.returncode == EXIT_OK and "as kept" in asked.stderr, asked.stderr
     with Store(db) as store:
         run = store.latest_run("done")
         top = store.top_pairs(run.id, limit=20)

@@ -6,6 +6,7 @@ Ray and Milvus Lite are the optional cluster packages; ``make test`` installs th
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,6 +95,9 @@ def test_ray_local_with_milvus_lite_finds_the_local_pairs(source, tmp_path, requ
     assert sum(remote_job.node_counts["encode"].values()) == n
     assert sum(remote_job.node_counts["rerank"].values()) == remote.count_pairs(run.id, reranked=True) > 0
     assert f"on Ray local: encode {n:,} questions" in run.note
+    # and at what rate the node's worker encoded them (its own time, not its start-up)
+    rate = re.search(rf"encode {n:,} questions \(node \w{{8}} {n:,} at ([\d,]+) a second\)", run.note)
+    assert rate and int(rate.group(1).replace(",", "")) > 0, run.note
     assert not ray.is_initialized()  # the local Ray instance stopped with the run
 
 

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 
 from quoradesk.core import models
+from quoradesk.core.ask import cache_folder
 from quoradesk.core.store import Store
 from quoradesk.gui.main_window import MainWindow
 
@@ -35,6 +36,9 @@ def test_import_mine_review_export_reopen(qtbot, window, tmp_path, pair_slice):
     assert window.tabs.currentWidget() is window.mine_tab
     run_id = mine(qtbot, window)
     assert window.tabs.currentWidget() is window.review_tab
+    # the finished run left Ask's index beside the project: the Ask tab and `quoradesk ask` map it
+    assert "Ask's index kept" in window.mine_tab.status.toolTip()
+    assert (cache_folder(window.store) / "index" / "key.json").is_file()
     review = window.review_tab
     assert review.review.run.id == run_id and review.review.run.reranked
     assert review.model.rowCount() > 0

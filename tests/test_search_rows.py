@@ -59,6 +59,11 @@ def test_block_by_block_equals_all_at_once(raw):
     assert len(list(rows.blocks(2_000))) > 20
     for k in (1, 7, 60):
         assert same(rows.top_postings(k, entries=2_000), top_per_row(unit.T.tocsr(), k)), k
+    # every posting list at once (Ask's index), block by block: scipy's transpose, array for array
+    inverted, want = rows.token_major(entries=2_000), unit.T.tocsr()
+    assert want.has_sorted_indices and inverted.indptr.dtype == inverted.indices.dtype == want.indices.dtype
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(inverted, name), getattr(want, name)), name
     idf = np.linspace(0.5, 3.0, raw.shape[1]).astype(np.float32)
     telling = unit.copy()
     telling.data = telling.data * idf[telling.indices]

@@ -62,6 +62,7 @@ def cmd_mine(args) -> int:
 
     from ..core import models
     from ..core.adapt import project_reranker
+    from ..core.ask import keep_index_after_mining
     from ..core.cluster import preflight
     from ..core.mining import MiningJob, MiningParams
     from ..core.store import Store
@@ -148,6 +149,7 @@ def cmd_mine(args) -> int:
         print(f"Run {run.id} done: {run.question_count} questions, {n} candidate pairs ({times})")
         if run.note:
             print(f"Note: {run.note}")
+        print(keep_index_after_mining(store, job))  # `quoradesk ask` and `serve` then open at once
         if args.show > 0:  # --show 0: no pairs asked for, so no "No pairs" line either
             _print_pairs(store, run.id, args.show, None, explain=False, encoder=None)
     return EXIT_OK

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ..core import models
 from ..core.adapt import project_reranker
+from ..core.ask import keep_index_after_mining
 from ..core.cluster import ClusterError, check_addresses
 from ..core.mining import MiningJob, MiningParams, Progress
 from ..core.store import Store
@@ -57,6 +58,7 @@ class MineTab(QWidget):
         self.worker: GeneratorWorker | None = None
         self._job: MiningJob | None = None
         self.finished_encoder = None  # the last finished run's SparseEncoder, for the Review tab
+        self.ask_index_note = ""  # whether the last finished run left Ask's index kept (core.ask)
         self._cancel = threading.Event()
         settings = window.settings
         self.model = SparseModelPicker(saved_setting(settings, "mine/model", default_model_name(), str))
@@ -417,7 +419,11 @@ class MineTab(QWidget):
                     self._job.cancel()
                 where = "".join(f", {k} {v}" for k, v in cluster.items() if v)
                 yield Progress("start", 0, 0, 0, 0, None, 0, f"device {self._job.device}{where}")
-                yield from self._job.run()
+                for ev in self._job.run():
+                    if ev.stage == "done":  # the Ask tab and `quoradesk ask` then open at once
+                        yield Progress("ask-index", 0, 0, 0, 0, None, ev.run_id, "keeping Ask's index")
+                        self.ask_index_note = keep_index_after_mining(worker_store, self._job)
+                    yield ev
             finally:
                 worker_store.close()
 
@@ -443,6 +449,8 @@ class MineTab(QWidget):
     def on_progress(self, ev: Progress) -> None:
         if ev.stage == "start":
             self.status.setText(f"Running on {ev.message}")
+        elif ev.stage == "ask-index":
+            self.status.setText(f"Run {ev.run_id}: {ev.message}…")
         elif ev.stage in STAGES:
             bar = self.bars[ev.stage]
             bar.setMaximum(max(ev.total, 1))
@@ -459,6 +467,7 @@ class MineTab(QWidget):
                 if self.bars[s].maximum() <= 1 and self.bars[s].value() == 0:
                     self.stage_labels[s].setText("skipped")
             self.status.setText(f"Run {ev.run_id} done: {ev.message}.")
+            self.status.setToolTip(self.ask_index_note)
 
     def on_finished(self, _result) -> None:
         self.cancel_button.setEnabled(False)

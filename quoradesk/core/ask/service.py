@@ -40,14 +40,14 @@ from scipy import sparse
 from .. import models
 from ..adapt import project_reranker
 from ..calibration import Calibration, RunCalibration
-from ..mining import MiningParams
+from ..mining import MiningParams, release_freed_memory
 from ..models.rerank import rerank_scores
 from ..questions import MAX_QUESTION_CHARS, Detection, ImportResult, Question, normalise
 from ..review.explain import Explanation, explain_match
 from ..search.index import prepare
-from ..search.margins import NEIGHBOURS, in_context, usual_closeness
+from ..search.margins import NEIGHBOURS, in_context
 from ..store import ProjectError, Store
-from .index_cache import AskIndex
+from .index_cache import AskIndex, keep_index, usual_closeness_of
 
 # A project whose un-encoded questions are more than this says to mine it first: encoding
 # them in memory on every start would take minutes (about 250 questions a second on 2 cores).
@@ -56,6 +56,24 @@ RERANK_CANDIDATES = 10  # reranked per ask: the CrossEncoder's ~3 ms a pair stay
 # Questions added while the service is open are searched as a small side matrix, folded into
 # the inverted index once there are this many (rebuilding it costs about 0.1 s at 100,000).
 FOLD_ADDED = 1024
+
+
+def keep_index_after_mining(store: Store, job) -> str:
+    """Keep Ask's index for the project ``job`` (a MiningJob) has just mined
+    (index_cache.keep_index), so the first Ask, the CLI's or a server's, answers at once instead
+    of building it; returns a line for the user saying so, or why it was not kept (Ask then
+    builds it when first opened: nothing is lost)."""
+    started = time.perf_counter()
+    encoder = job.loaded_encoder or models.shared_sparse_encoder(job.sparse_model_path, job.device)
+    release_freed_memory()  # the rerank's freed heap, before every vector is read again
+    try:
+        kept = keep_index(store, job.sparse_key, encoder.get_embedding_dimension())
+    except (ProjectError, OSError, MemoryError) as exc:
+        return f"Ask's index not kept ({exc}): Ask builds it when first opened"
+    if kept is None:
+        return "Ask's index not kept (questions without a stored encoding, or a read-only folder): " \
+               "Ask builds it when first opened"
+    return f"Ask's index kept beside the project ({time.perf_counter() - started:.1f} s)"
 
 
 class AskError(ValueError):
@@ -180,12 +198,15 @@ class AskService:
         key = None if len(missing) else AskIndex.key_for(self.store, self.model_key, self.ids,
                                                          latest.id if latest is not None else None)
         kept = AskIndex.load(self.store, key) if key is not None else None
-        if kept is not None and np.array_equal(kept.ids, self.ids):
+        served = kept is not None
+        if kept is None and key is not None:  # built from the stored encodings, into its files
+            kept = AskIndex.build(self.store, key, self.ids, self.dim)
+        if kept is not None and np.array_equal(kept.ids, self.ids) and kept.inverted.shape[0] == self.dim:
             self.context_run = key["context_run"]
             self.inverted, self.usual = kept.inverted, np.array(kept.usual)
             self.indexed = len(self.ids)
             self.side = sparse.csr_matrix((0, self.dim), dtype=np.float32)
-            return True
+            return served
         self._set_matrix(self._encodings(self.ids, missing))
         self.usual = self._usual_closeness()
         if key is not None:
@@ -237,21 +258,9 @@ class AskService:
         """Per question in ``self.ids`` order: its usual closeness in the latest finished run
         with this model (margins.usual_closeness over the run's cosines), NaN for a question
         the run did not see (imported since, or no such run)."""
-        usual = np.full(len(self.ids), np.nan)
         run = self.store.latest_run("done")
         self.context_run = run.id if run is not None else None
-        if run is None or run.sparse_model_key != self.model_key or run.params.get("similarity") != "cosine":
-            return usual  # no run with this model, or its scores are dot products
-        # A question's best cosines are its best-ranked neighbours' (4x fewer rows to read)
-        a, b, s = self.store.pair_cosines(run.id, max_rank=NEIGHBOURS)
-        if not len(a):
-            return usual
-        seen = np.union1d(a, b)  # the run's questions in at least one pair
-        closeness = usual_closeness(np.searchsorted(seen, a), np.searchsorted(seen, b), s, len(seen))
-        where = np.minimum(np.searchsorted(self.ids, seen), len(self.ids) - 1)
-        here = self.ids[where] == seen
-        usual[where[here]] = closeness[here]
-        return usual
+        return usual_closeness_of(self.store, self.ids, self.model_key, self.context_run)
 
     def _encodings(self, ids: np.ndarray, missing: np.ndarray) -> sparse.csr_matrix:
         """Rows in ``ids`` order: stored encodings, and in-memory ones for ``missing``."""

@@ -8,8 +8,9 @@ Usage::
     pool = RayPool("local")             # or "auto", "host:6379", "ray://head:10001"
     pool.connect()                      # refuses an unreachable address (ClusterError)
     model = pool.ship("sparse", splade_dir)
+    pool.warm(model)                    # optional: every worker loads it now, not at its first chunk
     for result in pool.map_unordered("encode", [(model, key, texts, 32) ...], cancelled):
-        ...                             # (key, node id, CSR rows), or None while waiting
+        ...                             # (key, node id, CSR rows, seconds), or None while waiting
     pool.close()
 
 The models travel through Ray's object store, not a shared filesystem: the driver reads a
@@ -102,12 +103,23 @@ class MiningWorker:
                 self.models[key] = models.shared_reranker(folder, self.device, int8=self.int8)[0]
         return self.models[key]
 
+    def load(self, model) -> str:
+        """Load ``model`` now (RayPool.warm), so the first chunk finds it; returns the node id."""
+        self._load(model)
+        return self.node
+
     def encode(self, model, key, texts: list[str], batch_size: int):
-        """``(key, node id, SPLADE rows of texts)``: the batches a local run cuts from them."""
+        """``(key, node id, SPLADE rows of texts, seconds spent encoding them)``: the batches a
+        local run cuts from them. The seconds leave out loading the model: the run's note gives
+        each node's encoding rate from them."""
+        import time
+
         from ..models.encode import encode_batches, rows_in_order
 
         encoder = self._load(model)
-        return key, self.node, rows_in_order(list(encode_batches(encoder, texts, batch_size, **self.precision)))
+        started = time.perf_counter()
+        rows = rows_in_order(list(encode_batches(encoder, texts, batch_size, **self.precision)))
+        return key, self.node, rows, time.perf_counter() - started
 
     def rerank(self, model, key, pairs: list[tuple[str, str]], batch_size: int):
         """``(key, node id, CrossEncoder scores of pairs)``, in their order."""
@@ -127,6 +139,7 @@ class RayPool:
         self._connected = False
         self._owns_ray = False
         self._shipped: dict[tuple, list] = {}
+        self._warming: list = []  # warm's calls, held so Ray does not drop them unrun
         self.nodes = 0  # nodes with a worker
 
     # ------------------------------------------------------------ connection
@@ -213,6 +226,14 @@ class RayPool:
             self._shipped[asked] = [ray.put(files), key, kind]
         return self._shipped[asked]
 
+    def warm(self, model: list) -> None:
+        """Start the workers and have each load ``model`` (``ship``'s answer) without waiting:
+        an actor runs its calls in order, so the first chunk queues behind the load, and the
+        workers' start and loading overlap what the caller does meanwhile (opening the run,
+        reading the questions)."""
+        self.start_workers()
+        self._warming = [actor.load.remote(model) for actor in self.actors]
+
     def map_unordered(self, method: str, items: Iterable[tuple], cancelled: Callable[[], bool]
                       ) -> Iterator[tuple | None]:
         """Call ``method`` of the workers on each of ``items`` (argument tuples), a few queued
@@ -258,7 +279,7 @@ class RayPool:
                 ray.kill(actor)
             except Exception:  # already gone with its node
                 pass
-        self.actors = []
+        self.actors, self._warming = [], []
         if self._owns_ray:
             ray.shutdown()
         self._connected = self._owns_ray = False

@@ -17,12 +17,14 @@ Usage::
     block = rows.block(0, 1000)                          # rows 0..999 as a scipy CSR matrix
     picked = rows.take(np.array([5, 3, 5]))              # any rows, any order, as CSR
     inverted = rows.top_postings(256)                    # token -> its 256 best questions
+    postings = rows.token_major()                        # token -> every question using it
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -134,6 +136,58 @@ class CompactRows:
             counts += np.bincount(self.indices[lo:hi], minlength=self.dim)
         return counts
 
+    def token_major_parts(self, entries: int = BLOCK_ENTRIES, spill: Path | None = None
+                          ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The token-major matrix's weights and row numbers (``position_dtype``), in order, in
+        consecutive pieces of about ``entries`` entries (whole posting lists each): a caller
+        can write them one after the other (Ask's kept index) without holding them all.
+
+        Each row block is transposed once (scipy), and a piece joins its tokens' slices of
+        every block, a stable sort by token keeping each posting list's rows ascending. With
+        ``spill`` (a folder) the transposed blocks wait in files there, read back slice by
+        slice, instead of in memory: then only the rows and one piece are ever held."""
+        tokens_dtype = index_dtype(self.dim)
+        blocks, ends = [], np.zeros(self.dim + 1, dtype=np.int64)
+        for number, (start, stop) in enumerate(self.blocks(entries)):
+            part = self.block(start, stop).T.tocsr()  # token -> the block's rows, sorted
+            indptr = part.indptr.astype(np.int64)
+            ends += indptr
+            weights, rows = part.data, (part.indices + start).astype(self.position_dtype)
+            if spill is not None:
+                weights.tofile(spill / f"{number}.weights")
+                rows.tofile(spill / f"{number}.rows")
+                weights, rows = spill / f"{number}.weights", spill / f"{number}.rows"
+            blocks.append((indptr, weights, rows))
+        for first, last in entry_blocks(ends, entries):  # tokens first..last-1
+            weights, rows, tokens = [], [], []
+            for indptr, block_weights, block_rows in blocks:
+                lo, hi = int(indptr[first]), int(indptr[last])
+                if hi > lo:
+                    weights.append(_slice(block_weights, lo, hi, np.float32))
+                    rows.append(_slice(block_rows, lo, hi, self.position_dtype))
+                    tokens.append(np.repeat(np.arange(first, last, dtype=tokens_dtype),
+                                            np.diff(indptr[first : last + 1])))
+            if tokens:
+                order = np.argsort(np.concatenate(tokens), kind="stable")
+                yield np.concatenate(weights)[order], np.concatenate(rows)[order]
+
+    def token_major(self, entries: int = BLOCK_ENTRIES) -> sparse.csr_matrix:
+        """Every row turned token-major (token -> the rows using it, ascending, and their
+        weights): ``to_csr().T.tocsr()``, the same arrays, from ``token_major_parts``."""
+        indptr = np.zeros(self.dim + 1, dtype=self.position_dtype)
+        np.cumsum(self.posting_lengths(entries), out=indptr[1:])
+        parts = list(self.token_major_parts(entries))
+        data = np.concatenate([w for w, _ in parts]) if parts else np.zeros(0, np.float32)
+        indices = np.concatenate([r for _, r in parts]) if parts else np.zeros(0, self.position_dtype)
+        return sparse.csr_matrix((data, indices, indptr), shape=(self.dim, self.n))
+
+    @property
+    def position_dtype(self) -> type:
+        """The index dtype scipy gives a token-major matrix of these rows (int32 while the row
+        numbers and the entries fit): another would be converted, copied, at every product."""
+        fits = max(self.n, self.nnz, self.dim) <= np.iinfo(np.int32).max
+        return np.int32 if fits else np.int64
+
     def top_postings(self, k: int, entries: int = BLOCK_ENTRIES) -> sparse.csr_matrix:
         """Each token's ``k`` highest-weighted rows (ties: lower row first), as a token-major
         CSR matrix: ``top_per_row(matrix.T, k)`` without transposing all rows at once. Each
@@ -160,6 +214,14 @@ class CompactRows:
         if not parts:
             return sparse.csr_matrix((0, self.dim), dtype=np.float32)
         return sparse.csr_matrix(sparse.vstack(parts, format="csr"))
+
+
+def _slice(source: np.ndarray | Path, lo: int, hi: int, dtype: type) -> np.ndarray:
+    """Entries lo..hi-1 of an array, or of a raw array file (read, not mapped: mapped pages
+    would count as this process's memory until the system dropped them)."""
+    if isinstance(source, Path):
+        return np.fromfile(source, dtype=dtype, count=hi - lo, offset=lo * np.dtype(dtype).itemsize)
+    return source[lo:hi]
 
 
 def top_per_row(matrix: sparse.csr_matrix, k: int, block: int = 4_000_000) -> sparse.csr_matrix:

@@ -144,7 +144,10 @@ class PairsMixin:
         pairs among either question's best ``max_rank`` neighbours."""
         sql, args = "select a, b, sparse_score from pairs where run_id = ?", [run_id]
         if max_rank is not None:
-            sql, args = sql + " and rank <= ?", args + [max_rank]
+            # Read in table order, not through the run's index: a run's pairs lie together, and
+            # the index's lookup of every row to test its rank took 23 s for a million
+            # questions' 10M pairs, against 0.9 s (warm) for the scan.
+            sql, args = sql.replace("from pairs", "from pairs not indexed") + " and rank <= ?", args + [max_rank]
         return _pair_arrays(self.db.execute(sql, args).fetchall())
 
     def ranking_scores(self, run_id: int) -> np.ndarray:
