@@ -10,7 +10,6 @@ Usage::
     index = AskIndex.load(store, key)          # None: none, or made for other questions or models
     index = AskIndex.build(store, key, ids, dim)   # from the stored encodings, written, then mapped
     index = keep_index(store, model_key, dim)  # what a finished mining run leaves for Ask
-    index = AskIndex(key, ids, inverted, usual); index.save(store)   # one made in memory
 
 The files live in ``<project file>.ask/`` (a cache: deleting it costs one rebuild). ``key``
 names what the index was made from: the project (its creation stamp), the model's content key,
@@ -92,9 +91,7 @@ class AskIndex:
         usual = usual_closeness_of(store, ids, key["model_key"], key["context_run"])
 
         def write(folder: Path) -> None:
-            indptr = np.zeros(dim + 1, dtype=rows.position_dtype)
-            np.cumsum(rows.posting_lengths(), out=indptr[1:])
-            for name, array in (("ids", ids), ("usual", usual), ("indptr", indptr)):
+            for name, array in (("ids", ids), ("usual", usual), ("indptr", rows.posting_indptr())):
                 np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
             # The posting lists piece by piece, straight to their files (as np.save writes them).
             with open(folder / "data.npy", "wb") as data, open(folder / "indices.npy", "wb") as indices:
@@ -110,19 +107,6 @@ class AskIndex:
             (folder / "shape.json").write_text(json.dumps([dim, len(ids)]))
 
         return cls.load(store, key) if _write_folder(store, key, write) else None
-
-    def save(self, store) -> None:
-        """Written into a new folder, then swapped in whole (``_write_folder``). A failure to
-        write is not an error: Ask rebuilds next time."""
-
-        def write(folder: Path) -> None:
-            arrays = {"ids": self.ids, "usual": self.usual, "data": self.inverted.data,
-                      "indices": self.inverted.indices, "indptr": self.inverted.indptr}
-            for name, array in arrays.items():
-                np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
-            (folder / "shape.json").write_text(json.dumps(list(self.inverted.shape)))
-
-        _write_folder(store, self.key, write)
 
 
 def _write_folder(store, key: dict, write) -> bool:

@@ -208,9 +208,7 @@ class AskService:
             self.side = sparse.csr_matrix((0, self.dim), dtype=np.float32)
             return served
         self._set_matrix(self._encodings(self.ids, missing))
-        self.usual = self._usual_closeness()
-        if key is not None:
-            AskIndex(key, self.ids, self.inverted, self.usual).save(self.store)
+        self.usual = self._usual_closeness()  # in memory: questions without a stored vector, or an unwritable folder
         return False
 
     @property

@@ -193,10 +193,10 @@ class MiningJob:
 
     def _run(self) -> Iterator[Progress]:
         run = self._open_run()
-        if self.ray_pool is not None and run.stage == "encode":
-            # The workers start and load the encoder while this process reads the questions.
-            self.ray_pool.warm(self.ray_pool.ship("sparse", self.sparse_model_path))
         if run.stage == "encode":
+            if self.ray_pool is not None:
+                # The workers start and load the encoder while this process reads the questions.
+                self.ray_pool.warm(self.ray_pool.ship("sparse", self.sparse_model_path))
             for line in self.fallbacks:  # said once: _add_note keeps a line only once
                 self._add_note(run.id, line)
             run = self.store.get_run(run.id)

@@ -136,6 +136,13 @@ class CompactRows:
             counts += np.bincount(self.indices[lo:hi], minlength=self.dim)
         return counts
 
+    def posting_indptr(self, entries: int = BLOCK_ENTRIES) -> np.ndarray:
+        """The token-major matrix's indptr (``position_dtype``): where each token's posting list
+        starts among ``token_major_parts``' entries."""
+        indptr = np.zeros(self.dim + 1, dtype=self.position_dtype)
+        np.cumsum(self.posting_lengths(entries), out=indptr[1:])
+        return indptr
+
     def token_major_parts(self, entries: int = BLOCK_ENTRIES, spill: Path | None = None
                           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The token-major matrix's weights and row numbers (``position_dtype``), in order, in
@@ -174,8 +181,7 @@ class CompactRows:
     def token_major(self, entries: int = BLOCK_ENTRIES) -> sparse.csr_matrix:
         """Every row turned token-major (token -> the rows using it, ascending, and their
         weights): ``to_csr().T.tocsr()``, the same arrays, from ``token_major_parts``."""
-        indptr = np.zeros(self.dim + 1, dtype=self.position_dtype)
-        np.cumsum(self.posting_lengths(entries), out=indptr[1:])
+        indptr = self.posting_indptr(entries)
         parts = list(self.token_major_parts(entries))
         data = np.concatenate([w for w, _ in parts]) if parts else np.zeros(0, np.float32)
         indices = np.concatenate([r for _, r in parts]) if parts else np.zeros(0, self.position_dtype)
