@@ -5,7 +5,7 @@
     python bench/ask.py --project-100k P.sqlite # reuse a project bench/scale.py mined
     python bench/ask.py --model fast            # projects mined with the fast SPLADE instead
 
-Each project is mined with ``--model`` (default: the accurate SPLADE, the app's default), and
+Each project is mined with ``--model`` (default: the app's default SPLADE, the distilled one), and
 Ask uses the model of the project's run, as the app does.
 
 1. Latency on the 19,062 Quora dev questions, mined without reranking (the stored encodings
@@ -153,8 +153,9 @@ def quality(folder: Path, sparse_model: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--model", default="accurate",
-                    help="the SPLADE the projects are mined with: accurate (the app's default), fast or a folder")
+    ap.add_argument("--model", default=None,
+                    help="the SPLADE the projects are mined with: a shipped name (distilled, the app's default; "
+                         "accurate; fast) or a folder")
     ap.add_argument("--skip-100k", action="store_true")
     ap.add_argument("--project-100k", type=Path)
     ap.add_argument("--skip-quality", action="store_true")

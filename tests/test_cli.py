@@ -53,25 +53,26 @@ def test_mine_sample_end_to_end(sample_db):
 
 
 def test_model_short_names_pick_the_shipped_splade_models(sample_db, tmp_path):
-    """--model fast mines with the BERT-tiny SPLADE as a run of its own, --model distilled with
-    the 3-layer one; the default is the accurate one; an unknown name is a missing folder (exit 3), not a silent default."""
+    """The default is the distilled SPLADE; --model fast mines with the BERT-tiny one as a run of
+    its own, --model accurate with the 6-layer one; an unknown name is a missing folder (exit 3),
+    not a silent default."""
     db = tmp_path / "fast.sqlite"
     shutil.copy(sample_db[0], db)
-    assert "SPLADE model: shipped:splade-minilm-quora" in sample_db[1]
+    assert "SPLADE model: shipped:splade-minilm-l4-quora" in sample_db[1]
     done = run_cli("mine", "--db", db, "--model", "fast", "--no-rerank", "--quiet", "--device", "cpu")
     assert done.returncode == EXIT_OK, done.stderr
     assert "SPLADE model: shipped:splade-quora" in done.stdout
     with Store(db) as store:
         runs = store.runs()
-        assert {r.sparse_model for r in runs} == {"shipped:splade-minilm-quora", "shipped:splade-quora"}
+        assert {r.sparse_model for r in runs} == {"shipped:splade-minilm-l4-quora", "shipped:splade-quora"}
         fast = store.latest_run("done")
         assert fast.sparse_model == "shipped:splade-quora" and store.count_pairs(fast.id) > 100
-    done = run_cli("mine", "--db", db, "--model", "distilled", "--no-rerank", "--quiet", "--device", "cpu")
+    done = run_cli("mine", "--db", db, "--model", "accurate", "--no-rerank", "--quiet", "--device", "cpu")
     assert done.returncode == EXIT_OK, done.stderr
-    assert "SPLADE model: shipped:splade-minilm-l3-quora" in done.stdout
+    assert "SPLADE model: shipped:splade-minilm-quora" in done.stdout
     with Store(db) as store:
-        distilled = store.latest_run("done")
-        assert distilled.sparse_model == "shipped:splade-minilm-l3-quora" and store.count_pairs(distilled.id) > 100
+        accurate = store.latest_run("done")
+        assert accurate.sparse_model == "shipped:splade-minilm-quora" and store.count_pairs(accurate.id) > 100
     wrong = run_cli("mine", "--db", db, "--model", "fastest", "--quiet")
     assert wrong.returncode == EXIT_MODEL and "fastest" in wrong.stderr
 

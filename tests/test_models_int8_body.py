@@ -46,8 +46,12 @@ def test_the_shipped_minilm_models_carry_their_active_vocabulary(shipped):
     fast = SpladeHeadEncoder.for_model(shipped)
     columns = fast.active_columns
     assert columns is not None and np.all(np.diff(columns) > 0)
-    # About half the head: what makes the restriction pay, and what a refit should find again.
-    assert 0.4 * 30522 < len(columns) < 0.7 * 30522
+    # About half the head (a quarter for the distilled one, fitted at 50 questions an entry, not
+    # 5): what makes the restriction pay, and what a refit should find again.
+    low, high = (0.2, 0.35) if shipped.quoradesk_name == "distilled" else (0.4, 0.7)
+    assert low * 30522 < len(columns) < high * 30522
+    with np.load(models.sparse_model_path(shipped.quoradesk_name) / active_vocabulary.FILE_NAME) as saved:
+        assert int(saved["min_questions"]) == (50 if shipped.quoradesk_name == "distilled" else 5)
 
 
 def test_int8_encoder_stays_close_to_the_reference(shipped, sample):
@@ -61,13 +65,14 @@ def test_int8_encoder_stays_close_to_the_reference(shipped, sample):
     got = prepare(encode_csr(shipped, sample, 32, int8=True, int8_body=True), "cosine")
     assert abs(got - ref).max() > 0  # the int8 computation, not the float one
     self_cos = np.asarray(ref.multiply(got).sum(axis=1)).ravel()
-    # The distilled model's worst vector on the sample sits lower ("How can I repair a dripping
-    # tap?" 0.929, whose nearest question then changes by 0.04 of reference score; its minimum on
-    # 3,000 dev questions 0.962), its median higher (0.998), its nearest questions closer (99.1%).
+    # The distilled model's head is restricted further (entries firing on 50 training questions,
+    # not 5), and the sample's topics are not Quora's: its vectors sit further from the whole
+    # head's ("What causes volcanoes to erupt?" 0.905, median 0.990; 98.3% the same nearest
+    # question, the differing ones within 0.035 of reference score).
     distilled = shipped.quoradesk_name == "distilled"
-    assert self_cos.min() > (0.9 if distilled else 0.95) and np.median(self_cos) > 0.99
+    assert self_cos.min() > (0.88 if distilled else 0.95) and np.median(self_cos) > (0.985 if distilled else 0.99)
     want, picked = _nearest(ref), _nearest(got)
-    assert np.mean(picked == want) >= (0.985 if distilled else 0.96)
+    assert np.mean(picked == want) >= (0.975 if distilled else 0.96)
     sims = (ref @ ref.T).toarray()
     for i in np.flatnonzero(picked != want):
         assert sims[i, want[i]] - sims[i, picked[i]] < (0.05 if distilled else 0.02), sample[i]

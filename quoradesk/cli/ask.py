@@ -85,7 +85,7 @@ def cmd_serve(args) -> int:
 def add_parsers(sub) -> None:
     def model_opts(sp) -> None:
         sp.add_argument("--db", required=True, help="the project file (.sqlite)")
-        sp.add_argument("--model", help="SPLADE folder or shipped name (accurate, distilled, fast); default: the latest "
+        sp.add_argument("--model", help="SPLADE folder or shipped name (distilled, accurate, fast); default: the latest "
                         "run's, else the default one")
         sp.add_argument("--reranker", help="CrossEncoder folder (default: the shipped one)")
         sp.add_argument("--no-rerank", action="store_true", help="rank by the SPLADE cosine in context alone")

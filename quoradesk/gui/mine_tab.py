@@ -158,10 +158,10 @@ class MineTab(QWidget):
 
         # The first screen: what a first run decides (the model, reranking on or off, Start);
         # everything else in the Advanced section, closed until opened, with Restore defaults.
-        self.model.setToolTip("Accurate: the SPLADE with a MiniLM body (the default; held-out pair AP 0.852, "
-                              "bench/models.py). Distilled: three of its six layers, about 1.6x its questions a "
-                              "second at pair AP 0.846. Fast: BERT-tiny, about 4x the questions a second, less "
-                              "accurate. "
+        self.model.setToolTip("Distilled (the default): four of the accurate SPLADE's six layers, twice its "
+                              "questions a second at held-out pair AP 0.848. Accurate: the SPLADE with a MiniLM "
+                              "body (pair AP 0.852, bench/models.py). Fast: BERT-tiny, about 4x the accurate "
+                              "one's questions a second, less accurate. "
                               "Or a model folder of your own (the Train tab makes them).")
         self.rerank.setToolTip("A CrossEncoder reads each question's best candidate pair as one text and rescores "
                                "it (the default; on the 19,062 Quora dev questions it took 9.8 s of a 60 s run "

@@ -47,7 +47,7 @@ class PathField(QWidget):
 
 
 class SparseModelPicker(QWidget):
-    """The shipped SPLADE models by name (accurate, distilled, fast), or any folder.
+    """The shipped SPLADE models by name (distilled, accurate, fast), or any folder.
 
     ``text()`` is what MiningJob and the CLI's --model take: a short name or a folder path;
     ``setText`` takes either (a shipped folder shows as its name)."""
