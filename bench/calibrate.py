@@ -1,6 +1,6 @@
 """Fit the shipped models' duplicate probability and measure it on pairs it never saw.
 
-    python bench/calibrate.py                 # accurate SPLADE + shipped CrossEncoder: measure only
+    python bench/calibrate.py                 # default (distilled) SPLADE + shipped CrossEncoder: measure only
     python bench/calibrate.py --write         # ... and store the fits beside the shipped models
     python bench/calibrate.py --model fast --write   # the fast SPLADE's own sparse-path fit
 
@@ -56,7 +56,7 @@ def cross_fitted(scores, labels, path: str, method: str, seed: int) -> np.ndarra
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="accurate", help="SPLADE: accurate, fast or a folder")
+    ap.add_argument("--model", help="SPLADE: distilled (the default), accurate, fast or a folder")
     ap.add_argument("--reranker", default=str(models.SHIPPED_CROSS))
     ap.add_argument("--write", action="store_true", help="store the fits beside the models")
     ap.add_argument("--save-scores", metavar="NPZ", help="keep the mined labelled pairs' scores "
@@ -115,7 +115,7 @@ def main() -> None:
         fits.append(final)
     if args.write:
         for cal in fits:
-            if cal.path == "reranked" and args.model != "accurate":
+            if cal.path == "reranked" and sparse_dir != models.default_sparse_model_path():
                 continue  # the shipped reranked path is fitted with the default SPLADE
             where = args.reranker if cal.path == "reranked" else sparse_dir
             print(f"wrote {cal.save(where)} ({cal.path})")

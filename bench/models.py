@@ -67,7 +67,7 @@ def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="accurate", help="SPLADE: accurate, fast or a folder (default: the default one)")
+    ap.add_argument("--model", help="SPLADE: distilled, accurate, fast or a folder (default: the default one)")
     ap.add_argument("--reranker", default=str(models.SHIPPED_CROSS), help="CrossEncoder (default: the shipped one)")
     ap.add_argument("--split", choices=["held-out", "validation"], default="held-out",
                     help="validation: the 10%% of the training pairs (seed 13) that chose the shipped "

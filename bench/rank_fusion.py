@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--max-top", type=int, default=3)
     ap.add_argument("--low", type=float, default=0.5)
     ap.add_argument("--all", action="store_true", help="all of dev.tsv (the shipped models saw 85%% of it)")
-    ap.add_argument("--model", help="SPLADE: a shipped name (accurate, fast) or a folder")
+    ap.add_argument("--model", help="SPLADE: a shipped name (distilled, the default; accurate; fast) or a folder")
     ap.add_argument("--hybrid", action="store_true",
                     help="also measure hybrid candidates: MiniLM's top-10 pairs joined to the SPLADE's")
     args = ap.parse_args()

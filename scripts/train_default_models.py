@@ -209,7 +209,7 @@ def main() -> None:
     ap.add_argument("--what", choices=["sparse", "sparse-minilm", "sparse-distilled", "cross", "both", "all",
                                        "active-vocabulary"], default="all",
                     help="sparse: the fast BERT-tiny SPLADE; sparse-minilm: the accurate one; sparse-distilled: "
-                         "the 3-layer one distilled from the accurate one; "
+                         "the 4-layer one distilled from the accurate one (the default); "
                          "both: cross and sparse; all: every shipped model")
     ap.add_argument("--sparse-base", type=Path, default=models.base_splade_path())
     ap.add_argument("--cross-base", type=Path, default=models.minilm_path())

@@ -333,8 +333,11 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     default = MiningParams().rerank_floor
     assert tab_with({}).rerank_floor.value() == default
     # the SPLADE: shown by name; the one shipped folder older versions saved follows the default
-    assert tab_with({}).model.text() == "accurate"
-    assert tab_with({"mine/model": str(models.SHIPPED_SPARSE)}).model.text() == "accurate"
+    assert tab_with({}).model.text() == "distilled"
+    assert tab_with({"mine/model": str(models.SHIPPED_SPARSE)}).model.text() == "distilled"
+    # the accurate SPLADE saved while it was the default follows the new one; chosen since, it stays
+    assert tab_with({"mine/model": "accurate", "mine/model_default": "accurate"}).model.text() == "distilled"
+    assert tab_with({"mine/model": "accurate", "mine/model_default": "distilled"}).model.text() == "accurate"
     assert tab_with({"mine/model": "fast", "mine/model_default": "accurate"}).model.text() == "fast"
     assert tab_with({"mine/model": "distilled", "mine/model_default": "accurate"}).model.text() == "distilled"
     assert tab_with({"mine/model": str(models.SHIPPED_SPARSE), "mine/model_default": "accurate"}).model.text() == "fast"
