@@ -58,7 +58,7 @@ MINILM_SPARSE_CONFIG = training.SparseConfig(loss="mnrl-cos+distil", batch_size=
 # (training.distil_sparse: 5 epochs, about 9 min on 2 EPYC cores; held-out pair AP 0.845 after
 # it), then the accurate one's recipe, briefly: 60 steps at 2e-5 (about 9 min plus 5 of teacher
 # scoring): validation pair AP 0.833, held-out 0.848. The first version kept 3 layers (0, 2 and
-# 5): 2.1x the accurate one's speed but held-out pair AP 0.846, validation 0.832; its full 300
+# 5): 2.0-2.1x the accurate one's speed but held-out pair AP 0.846, validation 0.832; its full 300
 # steps at 5e-5 pulled held-out AP down (0.849 at step 30, 0.842 at 150).
 DISTIL_CONFIG = training.DistilConfig(layers=(0, 2, 3, 5), epochs=5, learning_rate=3e-4, vector_weight=0.01)
 DISTILLED_SPARSE_CONFIG = replace(MINILM_SPARSE_CONFIG, max_steps=60, learning_rate=2e-5)
