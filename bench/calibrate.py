@@ -115,7 +115,7 @@ def main() -> None:
         fits.append(final)
     if args.write:
         for cal in fits:
-            if cal.path == "reranked" and sparse_dir != models.default_sparse_model_path():
+            if cal.path == "reranked" and sparse_dir.resolve() != models.default_sparse_model_path().resolve():
                 continue  # the shipped reranked path is fitted with the default SPLADE
             where = args.reranker if cal.path == "reranked" else sparse_dir
             print(f"wrote {cal.save(where)} ({cal.path})")
