@@ -57,7 +57,7 @@ def cross_fitted(scores, labels, path: str, method: str, seed: int) -> np.ndarra
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="SPLADE: distilled (the default), accurate, fast or a folder")
-    ap.add_argument("--reranker", default=str(models.SHIPPED_CROSS))
+    ap.add_argument("--reranker", default=str(models.default_reranker_path()))
     ap.add_argument("--write", action="store_true", help="store the fits beside the models")
     ap.add_argument("--save-scores", metavar="NPZ", help="keep the mined labelled pairs' scores "
                     "(bench/threshold_check.py reads them instead of mining again)")

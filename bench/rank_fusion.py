@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--low", type=float, default=0.5)
     ap.add_argument("--all", action="store_true", help="all of dev.tsv (the shipped models saw 85%% of it)")
     ap.add_argument("--model", help="SPLADE: a shipped name (distilled, the default; accurate; fast) or a folder")
+    ap.add_argument("--reranker", type=Path, help="CrossEncoder folder (default: the app's)")
     ap.add_argument("--hybrid", action="store_true",
                     help="also measure hybrid candidates: MiniLM's top-10 pairs joined to the SPLADE's")
     args = ap.parse_args()
@@ -78,7 +79,8 @@ def main() -> None:
     # The run's floor is on the score in context, 2 * cosine - (the questions' usual closeness,
     # at most 1): from 2 * low - 1 it reranks every pair the cosine policies replay too.
     params = MiningParams(rerank_top=args.max_top, rerank_floor=2 * args.low - 1)
-    job = MiningJob(store, sparse_model=args.model, reranker=models.SHIPPED_CROSS, params=params, device="cpu")
+    job = MiningJob(store, sparse_model=args.model, reranker=args.reranker or models.default_reranker_path(), params=params,
+                    device="cpu")
     job.encoder(), job.reranker()
     list(job.run())
     run = store.get_run(job.run_record.id)

@@ -10,11 +10,11 @@ the scores are the same. The pairs are dev.tsv's labelled pairs (real questions 
 real lengths).
 
 Then, on the 1,500 held-out pairs (``training.split_held_out``), which neither model was
-trained on: pairs per second and pair-classification AP of the float32 CrossEncoder, the
-app's default on a CPU (``models.load_cross_encoder(..., int8=True)``: the same model in
-ONNX Runtime with int8 weights, ``onnx_rerank.Int8CrossEncoder``), and torch's own dynamic
-int8 quantisation (what the app used before), each timed twice in turn (this shared box's
-speed drifts).
+trained on: pairs per second and pair-classification AP of the float32 CrossEncoder, the same
+model in ONNX Runtime with int8 weights (``models.load_cross_encoder(..., int8=True)``,
+``onnx_rerank.Int8CrossEncoder``), torch's own dynamic int8 quantisation (what the app used
+before), and the distilled 4-layer CrossEncoder (the default reranker) in float32 and in int8
+(the app's default on a CPU), each timed twice in turn (this shared box's speed drifts).
 """
 
 from __future__ import annotations
@@ -92,9 +92,13 @@ def main() -> None:
     print(f"\nheld-out pairs: {len(held_pairs)} ({held.positives} duplicates), batches of 64 sorted by tokens")
     rerankers = {
         "float32 CrossEncoder": models.load_cross_encoder(models.SHIPPED_CROSS, device),
-        "int8 in ONNX Runtime (the app's default)": models.load_cross_encoder(models.SHIPPED_CROSS, device, int8=True),
+        "int8 in ONNX Runtime": models.load_cross_encoder(models.SHIPPED_CROSS, device, int8=True),
         "int8 by torch.ao dynamic quantisation (before)": torch_int8(models.SHIPPED_CROSS, device),
     }
+    if models.SHIPPED_CROSS_DISTILLED.is_dir():  # the default reranker: 4 of the 6 layers, distilled
+        rerankers["distilled, float32"] = models.load_cross_encoder(models.SHIPPED_CROSS_DISTILLED, device)
+        rerankers["distilled, int8 in ONNX Runtime (the app's default)"] = models.load_cross_encoder(
+            models.SHIPPED_CROSS_DISTILLED, device, int8=True)
     ref = None
     for round_ in (1, 2):
         for name, model in rerankers.items():

@@ -70,7 +70,8 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
     from .core.training import mining_metrics
 
     try:
-        shipped = (models.SHIPPED_SPARSE_MINILM, models.SHIPPED_SPARSE_DISTILLED, models.SHIPPED_SPARSE, models.SHIPPED_CROSS)
+        shipped = (models.SHIPPED_SPARSE_MINILM, models.SHIPPED_SPARSE_DISTILLED, models.SHIPPED_SPARSE, models.SHIPPED_CROSS,
+                   models.SHIPPED_CROSS_DISTILLED)
         for path in shipped:
             models.check_model_dir(path, "shipped model")
     except models.ModelError as exc:
@@ -87,7 +88,7 @@ def self_test(out: Callable[[str], None] = print, device: str = "auto") -> int:
             return 1
         out("spreadsheets: .xlsx and .parquet read")
         started = time.perf_counter()
-        job = MiningJob(store, sparse_model=models.default_sparse_model_path(), reranker=models.SHIPPED_CROSS,
+        job = MiningJob(store, sparse_model=models.default_sparse_model_path(), reranker=models.default_reranker_path(),
                         device=device)
         for _ in job.run():
             pass

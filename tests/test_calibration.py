@@ -124,7 +124,8 @@ def test_a_run_without_calibrated_models_shows_none(tmp_path):
 
 
 def test_the_shipped_models_carry_their_calibrations():
-    for folder, path in ((models.SHIPPED_CROSS, "reranked"), (models.SHIPPED_SPARSE_MINILM, "sparse"),
+    for folder, path in ((models.SHIPPED_CROSS, "reranked"), (models.SHIPPED_CROSS_DISTILLED, "reranked"),
+                         (models.SHIPPED_SPARSE_MINILM, "sparse"),
                          (models.SHIPPED_SPARSE_DISTILLED, "sparse"), (models.SHIPPED_SPARSE, "sparse")):
         cal = Calibration.load(folder, path)
         assert cal is not None and cal.method == "isotonic" and cal.n > 600, folder

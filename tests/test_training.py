@@ -250,7 +250,7 @@ def test_project_pairs_become_training_data(tmp_path):
 def test_distillation_pairs_are_neighbours_scored_by_the_teacher(split, encoder):
     train, _ = split
     few = train.subset(list(range(60)))
-    teacher = models.load_cross_encoder(models.default_reranker_path(), "cpu")
+    teacher = models.load_cross_encoder(models.teacher_reranker_path(), "cpu")
     scored = training.teacher_pairs(few, encoder, teacher, top_k=2)
     texts = set(few.q1) | set(few.q2)
     pairs = list(zip(scored.q1, scored.q2, strict=True))
@@ -287,7 +287,7 @@ def test_distillation_trains_and_needs_a_teacher(split, tmp_path):
 
     result = training.train_sparse(
         models.base_splade_path(), few, None, tmp_path / "b", config, device="cpu",
-        teacher=models.default_reranker_path(), on_event=on_event,
+        teacher=models.teacher_reranker_path(), on_event=on_event,
     )
     assert result.card["teacher_pairs"] > len(few) and len(losses) == result.steps >= 6
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
@@ -305,7 +305,7 @@ def test_two_tasks_report_their_losses_apart(split, tmp_path):
                                    logging_steps=1, distil_top_k=1)
     events = []
     training.train_sparse(models.base_splade_path(), few, None, tmp_path / "m", config, device="cpu",
-                          teacher=models.default_reranker_path(),
+                          teacher=models.teacher_reranker_path(),
                           on_event=lambda e: e.kind == "loss" and events.append(e))
     history = LossHistory()
     for e in events:

@@ -135,7 +135,7 @@ def test_hard_negatives_are_close_neighbours_that_no_label_makes_duplicates(owne
     groups = duplicate_groups(train)
     labelled = {frozenset(p) for p in zip(train.q1, train.q2, strict=True)}
     unfiltered = hard_negatives(train, encoder, None, top_k=2)
-    teacher = models.load_cross_encoder(models.default_reranker_path(), "cpu")
+    teacher = models.load_cross_encoder(models.teacher_reranker_path(), "cpu")
     filtered = hard_negatives(train, encoder, teacher, top_k=2, max_teacher_score=0.5)
     assert len(unfiltered) > len(train) / 2 and 0 < len(filtered) < len(unfiltered)
     for mined in (unfiltered, filtered):
@@ -167,7 +167,7 @@ def test_cross_training_with_swapped_and_hard_negatives_lowers_the_loss(owned_sp
     assert not (tmp_path / "a").exists()
     result = training.train_cross(
         models.minilm_path(), few, held.subset(list(range(40))), tmp_path / "ce", config, device="cpu",
-        miner=splade_path, teacher=models.default_reranker_path(),
+        miner=splade_path, teacher=models.teacher_reranker_path(),
         on_event=lambda e: e.kind == "loss" and losses.append(e.values["loss"]),
     )
     card = result.card

@@ -312,7 +312,7 @@ def add_parsers(sub) -> None:
     sp.add_argument("--rerank-top", type=positive_int, default=1, help="rerank each question's top N")
     sp.add_argument("--rerank-floor", type=float,
                     help="rerank only pairs whose first-stage score (cosine in context) is at least this "
-                         "(default 0.65 for cosine, 0 for dot)")
+                         "(default 0.6 for cosine, 0 for dot)")
     sp.add_argument("--margin-weight", type=float,
                     help="rank the pairs by cosine plus this times its margin over the two questions' "
                          "usual closeness (the mean of each one's two best cosines): default 1 for cosine "

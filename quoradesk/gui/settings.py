@@ -15,7 +15,7 @@ from ..core import models
 
 # Defaults of earlier versions, for settings saved before each value was stored with the
 # default it was chosen against: such a value follows today's default.
-PAST_DEFAULTS = {"mine/rerank_floor": (0.4, 0.5, 0.7, 0.75), "mine/rerank_top": (3,),
+PAST_DEFAULTS = {"mine/rerank_floor": (0.4, 0.5, 0.65, 0.7, 0.75), "mine/rerank_top": (3,),
                  # before the accurate SPLADE, the only shipped one was saved as its folder
                  "mine/model": (str(models.SHIPPED_SPARSE),)}
 
@@ -60,7 +60,7 @@ def save_setting(settings, key: str, value, default) -> None:
 
 
 def rerank_floor_key(similarity: str) -> str:
-    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.65) means
+    """Where the rerank floor is saved: one per similarity, since a cosine floor (0.6) means
     nothing for dot products (no fixed scale; their default floor is 0). The cosine one keeps
     the key it always had."""
     return "mine/rerank_floor" if similarity == "cosine" else f"mine/{similarity}/rerank_floor"

@@ -74,7 +74,7 @@ class TrainTab(QWidget):
         self.distil = QCheckBox("Learn from a CrossEncoder (distillation)")
         self.distil.setToolTip("The teacher scores each training question's nearest neighbours "
                                "first; the SPLADE then learns that ranking as well as the pairs")
-        reranker = models.default_reranker_path()
+        reranker = models.teacher_reranker_path()
         self.teacher = PathField(str(reranker) if reranker else "", caption="Teacher CrossEncoder folder")
         self.distil.setChecked(reranker is not None)
         # CrossEncoder only: the negatives that sharpen a reranker (training_negatives).
@@ -185,7 +185,7 @@ class TrainTab(QWidget):
         self.lambda_q.setValue(5e-5)
         self.lambda_c.setValue(3e-5)
         self.max_steps.setValue(-1)
-        reranker = models.default_reranker_path()
+        reranker = models.teacher_reranker_path()
         self.teacher.setText(str(reranker) if reranker else "")
         self.distil.setChecked(reranker is not None)
         self.swapped.setChecked(True)
@@ -198,7 +198,7 @@ class TrainTab(QWidget):
         kind = KINDS[index]
         sparse = kind == "sparse"
         base = {"sparse": models.default_sparse_model_path(),
-                "cross": models.minilm_path() or models.default_reranker_path(),
+                "cross": models.minilm_path() or models.teacher_reranker_path(),
                 "dense": models.minilm_path()}[kind]
         self.base.setText(str(base) if base else "")
         self.batch.setValue({"sparse": 64, "cross": 32, "dense": 64}[kind])  # the shipped models' settings

@@ -1,7 +1,7 @@
 """The models: finding them on this machine, loading each once under one lock, running them.
 
 Offers the finding and naming of model folders (``sparse_model_path``, ``default_sparse_model_path``,
-``default_reranker_path``, ``run_sparse_model``, ``run_reranker``, ``check_model_dir``, ``model_key``, ``describe``,
+``default_reranker_path``, ``teacher_reranker_path``, ``run_sparse_model``, ``run_reranker``, ``check_model_dir``, ``model_key``, ``describe``,
 ``model_kind``, :class:`ModelError`), the device and the CPU's fast paths (``pick_device``,
 ``native_bf16``, ``native_int8``, ``encoding_paths``), and loading: ``shared_sparse_encoder``,
 ``shared_cross_encoder`` and ``shared_reranker`` hand every caller in the process the same
@@ -21,6 +21,7 @@ name where needed, so this face stays light for the GUI.
 from ..resources import (
     RESOURCES,
     SHIPPED_CROSS,
+    SHIPPED_CROSS_DISTILLED,
     SHIPPED_SPARSE,
     SHIPPED_SPARSE_DISTILLED,
     SHIPPED_SPARSE_MINILM,
@@ -57,13 +58,14 @@ from .paths import (
     run_sparse_model,
     sparse_model_name,
     sparse_model_path,
+    teacher_reranker_path,
 )
 
-__all__ = ["CALIBRATION_FILE", "Int8CrossEncoder", "LOAD_LOCK", "RESOURCES", "SHIPPED_CROSS", "SHIPPED_SPARSE", "SHIPPED_SPARSE_DISTILLED",
+__all__ = ["CALIBRATION_FILE", "Int8CrossEncoder", "LOAD_LOCK", "RESOURCES", "SHIPPED_CROSS", "SHIPPED_CROSS_DISTILLED", "SHIPPED_SPARSE", "SHIPPED_SPARSE_DISTILLED",
            "SHIPPED_SPARSE_MINILM",
            "SPARSE_MODELS", "SPARSE_MODEL_LABELS", "ModelError", "base_splade_path", "check_model_dir",
            "default_reranker_path", "default_sparse_model_path", "describe", "encoding_paths", "installed_sparse_models",
            "load_cross_encoder", "load_dense_model", "load_sparse_encoder", "loaded_models", "minilm_path",
            "model_key", "model_kind", "native_bf16", "native_int8", "new_cross_encoder", "pick_device",
            "preload_libraries", "run_reranker", "run_sparse_model", "shared_cross_encoder", "shared_reranker",
-           "shared_sparse_encoder", "sparse_model_name", "sparse_model_path"]
+           "shared_sparse_encoder", "sparse_model_name", "sparse_model_path", "teacher_reranker_path"]

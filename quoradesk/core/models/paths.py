@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..resources import (
     SHIPPED_CROSS,
+    SHIPPED_CROSS_DISTILLED,
     SHIPPED_SPARSE,
     SHIPPED_SPARSE_DISTILLED,
     SHIPPED_SPARSE_MINILM,
@@ -124,7 +125,7 @@ def run_reranker(run) -> Path | None:
     """The folder here holding the CrossEncoder a run used (its content key must match)."""
     if not run.reranked:
         return None
-    for candidate in (Path(run.reranker), SHIPPED_CROSS):
+    for candidate in (Path(run.reranker), SHIPPED_CROSS_DISTILLED, SHIPPED_CROSS):
         if Path(candidate).is_dir() and model_key(candidate) == run.reranker_key:
             return Path(candidate)
     return None
@@ -142,7 +143,14 @@ def run_sparse_model(run) -> Path | None:
 
 
 def default_reranker_path() -> Path | None:
-    return SHIPPED_CROSS if _is_model_dir(SHIPPED_CROSS) else None
+    """The reranker mining and Ask use unless told: the distilled CrossEncoder, else the full one."""
+    return next((p for p in (SHIPPED_CROSS_DISTILLED, SHIPPED_CROSS) if _is_model_dir(p)), None)
+
+
+def teacher_reranker_path() -> Path | None:
+    """The CrossEncoder that teaches (distillation, hard-negative filters): the most accurate one
+    shipped, the full CrossEncoder, else the default."""
+    return SHIPPED_CROSS if _is_model_dir(SHIPPED_CROSS) else default_reranker_path()
 
 
 def check_model_dir(path: str | Path, kind: str) -> Path:
@@ -223,7 +231,8 @@ def describe(path: str | Path | None) -> str:
         return "none"
     p = Path(path).resolve()
     for label, known in (("shipped", SHIPPED_SPARSE_MINILM), ("shipped", SHIPPED_SPARSE_DISTILLED),
-                         ("shipped", SHIPPED_SPARSE), ("shipped", SHIPPED_CROSS)):
+                         ("shipped", SHIPPED_SPARSE), ("shipped", SHIPPED_CROSS),
+                         ("shipped", SHIPPED_CROSS_DISTILLED)):
         if p == known.resolve():
             return f"{label}:{p.name}"
     base = base_splade_path()

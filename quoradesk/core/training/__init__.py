@@ -13,7 +13,8 @@ Modules: ``trainers`` (SPLADE and CrossEncoder), ``dense``, ``data`` (pair files
 teachers), ``negatives``, ``events`` (progress and loss history for the Train tab),
 ``evaluate`` (held-out metrics of any model), ``splade_base`` (a SPLADE base from a dense model),
 ``distil`` (a shallower SPLADE taught by a deeper one: ``distil_sparse``, :class:`DistilConfig`,
-``keep_layers``, which ``shallow_base`` uses too).
+``keep_layers``, which ``shallow_base`` uses too), ``distil_cross`` (a shallower CrossEncoder taught by
+a deeper one: ``distil_cross``, :class:`CrossDistilConfig`).
 """
 
 from .data import (
@@ -28,6 +29,7 @@ from .data import (
 )
 from .dense import DENSE_LOSSES, DenseConfig, train_dense
 from .distil import DistilConfig, distil_sparse, keep_layers
+from .distil_cross import CrossDistilConfig, distil_cross
 from .evaluate import (
     MiningMetrics,
     evaluate_cross,
@@ -50,8 +52,8 @@ from .trainers import (
 )
 
 __all__ = ["MiningMetrics", "evaluate_cross", "evaluate_dense", "evaluate_sparse", "mining_eval", "mining_metrics",
-           "DENSE_LOSSES", "SPARSE_LOSSES", "TASK_LABELS", "CrossConfig", "DenseConfig", "DistilConfig", "LabelledPairs",
+           "DENSE_LOSSES", "SPARSE_LOSSES", "TASK_LABELS", "CrossConfig", "CrossDistilConfig", "DenseConfig", "DistilConfig", "LabelledPairs",
            "LossHistory", "ScoredPairs", "SparseConfig", "TrainEvent", "TrainResult", "TrainingError",
-           "check_pairs", "distil_sparse", "hard_negatives", "keep_layers", "pairs_from_store", "read_pair_file", "shallow_base",
+           "check_pairs", "distil_cross", "distil_sparse", "hard_negatives", "keep_layers", "pairs_from_store", "read_pair_file", "shallow_base",
            "split_held_out", "swapped_comparisons", "teacher_pairs", "train_cross", "train_dense",
            "train_sparse", "write_card"]
