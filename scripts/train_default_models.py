@@ -73,7 +73,7 @@ DISTILLED_SPARSE_CONFIG = replace(MINILM_SPARSE_CONFIG, max_steps=60, learning_r
 # The default reranker: four of the CrossEncoder's six layers (0, 2, 3 and 5) taught its float32
 # probabilities on 23,455 pairs (each fit question's 2 nearest by the distilled SPLADE, the labelled
 # pairs, the swaps), about 38 min on 2 EPYC cores. Held-out pair AP 0.882 (the teacher 0.889),
-# validation 0.882 (0.898); pipeline AP 0.7411 with the rerank floor at 0.6 (bench/rank_fusion.py).
+# validation 0.882 (0.898); pipeline AP 0.741 with the rerank floor at 0.6 (bench/rank_fusion.py).
 # 1 epoch at 5e-5: held-out 0.878, validation 0.883, pipeline 0.7350.
 CROSS_DISTIL_CONFIG = training.CrossDistilConfig(layers=(0, 2, 3, 5), top_k=2, epochs=2.0, learning_rate=1e-4)
 CROSS_CONFIG = training.CrossConfig(epochs=1, batch_size=32, learning_rate=5e-5, swapped=True, hard_negatives=3,
