@@ -237,4 +237,6 @@ def test_review_tab_label_next_and_improve(qtbot, window, project, mined_sample)
     qtbot.waitUntil(lambda: tab.review is not None and tab.review.run.id != first_run, timeout=60000)
     assert tab.review.run.reranker.startswith(str(project.with_name(project.name + ".models")))
     assert window.mine_tab.chosen_reranker() == str(tab.review.run.reranker)  # the next run uses it
+    window.mine_tab.reranker.setText(str(models.SHIPPED_CROSS))  # either shipped reranker stands for it
+    assert window.mine_tab.chosen_reranker() == str(tab.review.run.reranker)
     assert not bar.cancel_button.isVisible() and bar.improve_button.isEnabled()

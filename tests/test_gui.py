@@ -351,6 +351,12 @@ def test_settings_left_at_the_default_follow_a_new_default(qtbot, tmp_path):
     assert tab_with({"mine/rerank_floor": 0.7, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == default
     assert tab_with({"mine/rerank_floor": 0.5, "mine/rerank_floor_default": 0.5}).rerank_floor.value() == default
     assert tab_with({"mine/rerank_floor": 0.8, "mine/rerank_floor_default": 0.7}).rerank_floor.value() == 0.8
+    # the reranker: the full CrossEncoder saved while it was the only one follows the distilled default
+    reranker = str(models.default_reranker_path())
+    assert reranker == str(models.SHIPPED_CROSS_DISTILLED) and tab_with({}).reranker.text() == reranker
+    assert tab_with({"mine/reranker": str(models.SHIPPED_CROSS)}).reranker.text() == reranker
+    chosen = {"mine/reranker": str(models.SHIPPED_CROSS), "mine/reranker_default": reranker}
+    assert tab_with(chosen).reranker.text() == str(models.SHIPPED_CROSS)
     assert tab_with({"mine/top_k": 15, "mine/top_k_default": 10}).top_k.value() == 15
     assert tab_with({"mine/top_k": "many"}).top_k.value() == MiningParams().top_k  # damaged: default
     # what Start saves round-trips: a changed value stays, the default is recorded beside it

@@ -63,7 +63,8 @@ class MineTab(QWidget):
         settings = window.settings
         self.model = SparseModelPicker(saved_setting(settings, "mine/model", default_model_name(), str))
         reranker = models.default_reranker_path()
-        self.reranker = PathField(settings.value("mine/reranker", str(reranker) if reranker else ""),
+        # Saved with its default beside it: a folder left at the default follows a new one.
+        self.reranker = PathField(saved_setting(settings, "mine/reranker", str(reranker) if reranker else "", str),
                                   caption="CrossEncoder folder")
         self.rerank = QCheckBox("Rerank the best candidates with the CrossEncoder")
         self.rerank.setChecked(bool(self.reranker.text()))
@@ -347,14 +348,15 @@ class MineTab(QWidget):
                 and (run.reranker or "") == (models.describe(reranker) if reranker else ""))
 
     def chosen_reranker(self) -> str | None:
-        """The CrossEncoder a run started now uses: the field's, except that the shipped one
-        stands for the one this project improved on its labels (core.adapt), when it has one."""
+        """The CrossEncoder a run started now uses: the field's, except that a shipped one (the
+        distilled default or the full one) stands for the one this project improved on its labels
+        (core.adapt), when it has one."""
         if not self.rerank.isChecked():
             return None
         text = self.reranker.text().strip()
-        shipped = models.default_reranker_path()
+        shipped = {models.SHIPPED_CROSS.resolve(), models.SHIPPED_CROSS_DISTILLED.resolve()}
         store = self.window.store
-        if shipped is not None and text and store is not None and Path(text) == shipped:
+        if text and store is not None and Path(text).resolve() in shipped:
             improved = project_reranker(store)
             if improved is not None:
                 return str(improved)
@@ -369,7 +371,8 @@ class MineTab(QWidget):
         ``saved_setting``); similarity, search and the rerank floor together."""
         params, s = self.params(), self.window.settings
         save_setting(s, "mine/model", self.model.text().strip(), default_model_name())
-        s.setValue("mine/reranker", self.reranker.text().strip())
+        reranker = models.default_reranker_path()
+        save_setting(s, "mine/reranker", self.reranker.text().strip(), str(reranker) if reranker else "")
         defaults = MiningParams()
         save_setting(s, "mine/top_k", params.top_k, defaults.top_k)
         if params.keep_above is not None:

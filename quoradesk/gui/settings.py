@@ -17,7 +17,9 @@ from ..core import models
 # default it was chosen against: such a value follows today's default.
 PAST_DEFAULTS = {"mine/rerank_floor": (0.4, 0.5, 0.65, 0.7, 0.75), "mine/rerank_top": (3,),
                  # before the accurate SPLADE, the only shipped one was saved as its folder
-                 "mine/model": (str(models.SHIPPED_SPARSE),)}
+                 "mine/model": (str(models.SHIPPED_SPARSE),),
+                 # the full CrossEncoder, the only shipped reranker until the distilled one
+                 "mine/reranker": (str(models.SHIPPED_CROSS),)}
 
 
 def default_model_name() -> str:
