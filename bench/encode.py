@@ -17,7 +17,9 @@ bfloat16, models.native_bf16) against float32 and compares the two: each vector'
 float32 self, how often a question's nearest neighbour (cosine) is the same question, and pair
 AP on the held-out 15% of dev.tsv. ``--int8`` adds the MLM head's product in int8
 (``encode_csr(..., int8=True)``, what mining does on a CPU with VNNI, models.native_int8), with
-float32 and with bf16 products elsewhere.
+float32 and with bf16 products elsewhere. ``--int8-body`` adds the int8 encoder, on the model's
+active vocabulary and on the project's (``models.project_vocabulary``, fitted on the texts as
+a run fits it on its project; the fit is timed apart).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def main() -> None:
         print(f"{bs:>5} {t_plain:>8.1f} {n / t_plain:>10.0f} {t_ours:>8.1f} {n / t_ours:>9.0f} "
               f"{t_plain / t_ours:>8.2f}x {diff:>11.2e} {support:>13}")
     names = ((["bf16"] if args.bf16 else []) + (["int8", "bf16+int8"] if args.int8 else [])
-             + (["int8 body"] if args.int8_body else []))
+             + (["int8 body", "int8 body, project vocabulary"] if args.int8_body else []))
     if names:
         compare_precisions(model, texts, int(args.batches.split(",")[0]), names)
 
@@ -124,6 +126,17 @@ def compare_precisions(model, texts: list[str], bs: int, names: list[str]) -> No
     _, held = split_held_out(read_pair_file(DEV), 0.15, seed=12)  # neither shipped model saw it
     variants = {"float32": {}, **{n: {"bf16": "bf16" in n, "int8": "int8" in n, "int8_body": "body" in n}
                                   for n in names}}
+    if "int8 body, project vocabulary" in variants:  # as a run fits it on its questions (timed apart)
+        from quoradesk.core.models.project_vocabulary import (
+            fit_project_vocabulary,
+            sample_positions,
+        )
+
+        t = time.perf_counter()
+        vocabulary = fit_project_vocabulary(model, [texts[i] for i in sample_positions(len(texts))])
+        print(f"project vocabulary: {0 if vocabulary is None else len(vocabulary)} entries, "
+              f"fitted in {time.perf_counter() - t:.2f} s")
+        variants["int8 body, project vocabulary"]["vocabulary"] = vocabulary
     for kw in variants.values():
         encode_csr(model, texts[:64], bs, **kw)  # warm-up (bf16 and int8 weight copies made)
     print(f"\nnative bf16 on this CPU: {models.native_bf16()}, native int8 (VNNI): {models.native_int8()}; "

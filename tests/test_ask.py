@@ -418,3 +418,42 @@ def test_serve_says_loading_then_ready_and_a_question_sent_while_loading_waits(p
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_run_keeps_the_projects_vocabulary_and_ask_and_later_runs_encode_with_it(tmp_path):
+    """The default model's int8 encoder on the sample: the first run fits the project's
+    vocabulary (models.project_vocabulary) and keeps it; the stored vectors carry the entries it
+    adds ("taps" for "How can I repair a dripping tap?"); Ask encodes with it, so the question
+    asked again scores 1.0 against its stored vector; a later run encodes its new questions with
+    the kept one; a repaired project keeps it."""
+    from quoradesk.core.models.encode import SpladeHeadEncoder
+    from quoradesk.core.store.health import repair_project
+
+    db = tmp_path / "p.sqlite"
+    params = MiningParams(encode_int8=True, encode_int8_body=True)
+    tap = "How can I repair a dripping tap?"
+    with Store(db) as store:
+        store.add_import(load_questions(SAMPLE_QUESTIONS))
+        job = MiningJob(store, sparse_model=models.default_sparse_model_path(), reranker=None, params=params,
+                        device="cpu")
+        list(job.run())
+        kept = store.encoding_vocabulary(job.sparse_key)
+        active = SpladeHeadEncoder.for_model(job.encoder()).active_columns
+        taps = job.encoder().tokenizer.convert_tokens_to_ids("taps")
+        assert kept is not None and np.all(np.isin(active, kept)) and taps in kept and taps not in active
+        tap_id = store._ids_for_texts([tap])[tap]
+        assert store.load_encodings(job.sparse_key, [tap_id], 30522)[0, taps] > 0
+        again = AskService(store, reranker=False).ask(tap).matches[0]
+        assert again.same_text and again.sparse_score == pytest.approx(1.0, abs=1e-5)
+        extra = tmp_path / "more.txt"
+        extra.write_text("Why do taps drip at night?\n", encoding="utf-8")
+        store.add_import(load_questions(extra))
+        job2 = MiningJob(store, sparse_model=models.default_sparse_model_path(), reranker=None, params=params,
+                         device="cpu")
+        list(job2.run())
+        assert np.array_equal(job2.vocabulary, kept)
+        new_id = store._ids_for_texts(["Why do taps drip at night?"])["Why do taps drip at night?"]
+        assert store.load_encodings(job.sparse_key, [new_id], 30522)[0, taps] > 0
+    repair_project(db, tmp_path / "repaired.sqlite")
+    with Store(tmp_path / "repaired.sqlite", create=False) as repaired:
+        assert np.array_equal(repaired.encoding_vocabulary(job.sparse_key), kept)

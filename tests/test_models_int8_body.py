@@ -55,27 +55,66 @@ def test_the_shipped_minilm_models_carry_their_active_vocabulary(shipped):
 
 
 def test_int8_encoder_stays_close_to_the_reference(shipped, sample):
-    """The stated tolerance (bench/encode.py --int8-body measures it on 3,000 dev questions):
-    each vector within 0.05 cosine of the float32 reference path's, a median within 0.01; the
-    same nearest question for at least 96% of the project's sample (233 questions in paraphrase
-    groups, with near-miss distractors; 97.0% measured), and where it differs a near tie: the
-    reference scores the int8 pick within 0.02 of its own nearest. (The 99% the speed issue
-    asked for is not met: 97.5% on 3,000 dev questions, docs/models.md.)"""
+    """The stated tolerance (bench/encode.py --int8-body measures it on 3,000 dev questions), with
+    the head on the project's vocabulary (project_vocabulary, fitted on the sample as a run
+    fits it on its project): each vector within 0.05 cosine of the float32 reference path's, a
+    median within 0.01. The same nearest question for at least 99% of the slice whose
+    reference nearest is decided (it leads the runner-up by 0.01 or more: 221 of the sample's
+    233 questions, paraphrase groups with near-miss distractors), and where they differ a near
+    tie: the reference scores the int8 pick within 0.02 of its own nearest (0.05 where the
+    head is restricted). Over the whole sample the default (distilled) model reads 99.1% (98.3%
+    on the Quora-fitted vocabulary alone), the accurate one 97.0%: its differences are near
+    ties of its int8 body, which turns 0.8-1.9% of dev questions' ties (docs/models.md)."""
+    from quoradesk.core.models.project_vocabulary import fit_project_vocabulary, sample_positions
+
+    vocabulary = fit_project_vocabulary(shipped, [sample[i] for i in sample_positions(len(sample))])
+    assert vocabulary is not None and np.all(np.isin(SpladeHeadEncoder.for_model(shipped).active_columns, vocabulary))
     ref = prepare(encode_csr(shipped, sample, 32), "cosine")
-    got = prepare(encode_csr(shipped, sample, 32, int8=True, int8_body=True), "cosine")
+    got = prepare(encode_csr(shipped, sample, 32, int8=True, int8_body=True, vocabulary=vocabulary), "cosine")
     assert abs(got - ref).max() > 0  # the int8 computation, not the float one
     self_cos = np.asarray(ref.multiply(got).sum(axis=1)).ravel()
-    # The distilled model's head is restricted further (entries firing on 50 training questions,
-    # not 5), and the sample's topics are not Quora's: its vectors sit further from the whole
-    # head's ("What causes volcanoes to erupt?" 0.905, median 0.990; 98.3% the same nearest
-    # question, the differing ones within 0.035 of reference score).
     distilled = shipped.quoradesk_name == "distilled"
-    assert self_cos.min() > (0.88 if distilled else 0.95) and np.median(self_cos) > (0.985 if distilled else 0.99)
+    assert self_cos.min() > 0.94 and np.median(self_cos) > 0.99
     want, picked = _nearest(ref), _nearest(got)
-    assert np.mean(picked == want) >= (0.975 if distilled else 0.96)
     sims = (ref @ ref.T).toarray()
+    np.fill_diagonal(sims, -np.inf)
+    best_two = -np.sort(-sims, axis=1)[:, :2]
+    decided = best_two[:, 0] - best_two[:, 1] >= 0.01
+    assert decided.sum() > 0.9 * len(sample)
+    assert np.mean(picked[decided] == want[decided]) >= 0.99
+    assert np.mean(picked == want) >= (0.985 if distilled else 0.96)
     for i in np.flatnonzero(picked != want):
         assert sims[i, want[i]] - sims[i, picked[i]] < (0.05 if distilled else 0.02), sample[i]
+
+
+def test_a_projects_vocabulary_brings_back_what_its_own_questions_make_fire(sample):
+    """The default model's active vocabulary is fitted on Quora: the sample's off-Quora words
+    lose their expansions ("How can I repair a dripping tap?": "taps", which fires on two of
+    its questions; "drip", on this one alone, stays out). Fitted on the project's questions,
+    those entries are computed, and the vectors move closer to the whole head's."""
+    from quoradesk.core.models.project_vocabulary import fit_project_vocabulary, sample_positions
+
+    model = models.load_sparse_encoder(models.sparse_model_path("distilled"), "cpu")
+    active = SpladeHeadEncoder.for_model(model).active_columns
+    assert list(sample_positions(1000, 500)[:3]) == [0, 2, 4] and len(sample_positions(1000, 500)) == 500
+    assert np.array_equal(sample_positions(10), np.arange(10))
+    vocabulary = fit_project_vocabulary(model, sample)
+    added = np.setdiff1d(vocabulary, active)
+    assert 50 < len(added) < 2000  # a few hundred entries, not the whole head
+    tap = next(i for i, q in enumerate(sample) if "dripping tap" in q)
+    ids = [model.tokenizer.convert_tokens_to_ids("taps")]
+    assert all(i in added for i in ids) and model.tokenizer.convert_tokens_to_ids("drip") not in vocabulary
+    ref = prepare(encode_csr(model, [sample[tap]], 1), "cosine")
+    narrow = encode_csr(model, [sample[tap]], 1, int8=True, int8_body=True)
+    wide = encode_csr(model, [sample[tap]], 1, int8=True, int8_body=True, vocabulary=vocabulary)
+    assert all(narrow[0, i] == 0 and wide[0, i] > 0 for i in ids)
+    assert ref.multiply(prepare(wide, "cosine")).sum() > ref.multiply(prepare(narrow, "cosine")).sum() + 0.02
+    # A model without an active vocabulary computes the whole head: no project vocabulary.
+    import torch
+
+    with torch.no_grad():
+        next(model.parameters()).mul_(1.0)  # (an in-place change: the folder's file no longer applies)
+    assert fit_project_vocabulary(model, sample) is None
 
 
 def test_a_questions_own_rare_words_are_scored_and_its_batch_does_not_matter(accurate, sample):

@@ -169,7 +169,7 @@ class AskService:
         self.calibration = RunCalibration(
             Calibration.load(reranker, "reranked") if reranker else None,
             Calibration.load(self.sparse_model, "sparse") if self.margin_weight else None)
-        self.precision = self._run_precision()  # encode_csr's bf16 and int8 arguments
+        self.precision = self._run_precision()  # encode_csr's bf16, int8 and vocabulary arguments
         loaded = time.perf_counter()
 
         self.ids = store.question_ids()
@@ -239,18 +239,22 @@ class AskService:
                 return Path(run.sparse_model)
         return models.default_sparse_model_path()
 
-    def _run_precision(self) -> dict[str, bool]:
+    def _run_precision(self) -> dict:
         """Encode as the stored vectors were (a question asked again then scores 1.0): as the
         latest finished run with this model did, else as a new run here would (a run from
-        before the int8 head recorded no ``encode_int8``: it encoded without it)."""
+        before the int8 head recorded no ``encode_int8``: it encoded without it), with the
+        project's vocabulary for the int8 encoder (``models.project_vocabulary``)."""
         run = self.store.latest_run("done")
         if run is not None and run.sparse_model_key == self.model_key and "encode_bf16" in run.params:
             on_cpu = self.device == "cpu"
-            return {"bf16": bool(run.params["encode_bf16"]) and on_cpu,
-                    "int8": bool(run.params.get("encode_int8", False)) and on_cpu,
-                    "int8_body": bool(run.params.get("encode_int8_body", False)) and on_cpu}
-        params = MiningParams().on_device(self.device)
-        return {"bf16": params.encode_bf16, "int8": params.encode_int8, "int8_body": params.encode_int8_body}
+            paths = {"bf16": bool(run.params["encode_bf16"]) and on_cpu,
+                     "int8": bool(run.params.get("encode_int8", False)) and on_cpu,
+                     "int8_body": bool(run.params.get("encode_int8_body", False)) and on_cpu}
+        else:
+            params = MiningParams().on_device(self.device)
+            paths = {"bf16": params.encode_bf16, "int8": params.encode_int8, "int8_body": params.encode_int8_body}
+        vocabulary = self.store.encoding_vocabulary(self.model_key) if paths["int8_body"] else None
+        return {**paths, "vocabulary": vocabulary}
 
     def _usual_closeness(self) -> np.ndarray:
         """Per question in ``self.ids`` order: its usual closeness in the latest finished run
@@ -316,6 +320,7 @@ class AskService:
         latest = self.store.latest_run("done")
         if (latest.id if latest is not None else None) != self.context_run:
             self.usual = self._usual_closeness()
+            self.precision = self._run_precision()  # as that run encoded
         return len(new)
 
     # ------------------------------------------------------------ asking

@@ -108,17 +108,18 @@ class MiningWorker:
         self._load(model)
         return self.node
 
-    def encode(self, model, key, texts: list[str], batch_size: int):
+    def encode(self, model, key, texts: list[str], batch_size: int, vocabulary=None):
         """``(key, node id, SPLADE rows of texts, seconds spent encoding them)``: the batches a
-        local run cuts from them. The seconds leave out loading the model: the run's note gives
-        each node's encoding rate from them."""
+        local run cuts from them (``vocabulary``: the project's, for the int8 encoder). The
+        seconds leave out loading the model: the run's note gives each node's encoding rate
+        from them."""
         import time
 
         from ..models.encode import encode_batches, rows_in_order
 
         encoder = self._load(model)
         started = time.perf_counter()
-        rows = rows_in_order(list(encode_batches(encoder, texts, batch_size, **self.precision)))
+        rows = rows_in_order(list(encode_batches(encoder, texts, batch_size, vocabulary=vocabulary, **self.precision)))
         return key, self.node, rows, time.perf_counter() - started
 
     def rerank(self, model, key, pairs: list[tuple[str, str]], batch_size: int):

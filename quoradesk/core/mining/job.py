@@ -110,6 +110,7 @@ class MiningJob:
         self.node_counts = {"encode": Counter(), "rerank": Counter()}  # items per Ray node, this session
         self.node_encode_seconds: Counter = Counter()  # seconds each Ray node spent encoding them
         self.run_record: Run | None = None
+        self.vocabulary = None  # the int8 encoder's project vocabulary, once encoding starts
         self.resumed = False
         self.reranker_note = ""  # why the reranker is not the one asked for, if it is not
 
@@ -281,11 +282,30 @@ class MiningJob:
         # count as progress.
         chunks = [(chunk, new) for chunk in encode_chunks(ids, self.store.texts(ids), self.params.chunk_size)
                   if (new := sum(int(q) in missing for q in chunk))]
+        if chunks:
+            self.vocabulary = self._project_vocabulary(ids)
         encode = self._encode_on_ray if self.ray_pool else self._encode_here
         finished = yield from encode(run, chunks, done, total, started, at_start)
         if finished:
             self.store.update_run(run.id, stage="search")
         return finished
+
+    def _project_vocabulary(self, ids: np.ndarray) -> np.ndarray | None:
+        """The vocabulary the int8 encoder computes in this project (models.project_vocabulary):
+        the one the project keeps for this model, else one fitted now on its questions and kept
+        (so a resume, a later run and Ask encode alike); None without the int8 body."""
+        if not self.params.encode_int8_body:
+            return None
+        kept = self.store.encoding_vocabulary(self.sparse_key)
+        if kept is not None:
+            return kept
+        from ..models.project_vocabulary import fit_project_vocabulary, sample_positions
+
+        picked = ids[sample_positions(len(ids))]
+        columns = fit_project_vocabulary(self.encoder(), self.store.texts(picked))
+        if columns is not None:
+            self.store.save_encoding_vocabulary(self.sparse_key, columns, len(picked))
+        return columns
 
     def _encode_here(self, run: Run, chunks, done, total, started, at_start):
         from ..models.encode import (  # imports torch: only once a run needs it
@@ -301,7 +321,7 @@ class MiningJob:
             # unfinished chunk is saved. Progress moves per batch: a chunk is seconds of work.
             for part in encode_batches(self.encoder(), self.store.texts(chunk), self.params.batch_size,
                                        bf16=self.params.encode_bf16, int8=self.params.encode_int8,
-                                       int8_body=self.params.encode_int8_body):
+                                       int8_body=self.params.encode_int8_body, vocabulary=self.vocabulary):
                 if self.cancelled:
                     return False
                 parts.append(part)
@@ -320,7 +340,8 @@ class MiningJob:
         order: a chunk's vectors depend only on its own texts)."""
         pool = self.ray_pool
         model = pool.ship("sparse", self.sparse_model_path)
-        tasks = ((model, i, self.store.texts(chunk), self.params.batch_size) for i, (chunk, _) in enumerate(chunks))
+        tasks = ((model, i, self.store.texts(chunk), self.params.batch_size, self.vocabulary)
+                 for i, (chunk, _) in enumerate(chunks))
         for result in pool.map_unordered("encode", tasks, lambda: self.cancelled):
             if result is not None:
                 i, node, rows, seconds = result

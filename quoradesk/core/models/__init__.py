@@ -13,7 +13,8 @@ Modules: ``paths`` (folders, checks, content keys), ``hardware`` (device, CPU fe
 ``loading`` (the loaders and the shared cache), ``lock`` (the one load lock), ``encode``
 (SPLADE vectors into scipy CSR, the fast head; imports torch), ``int8_body`` (the int8
 encoder's transformer body), ``active_vocabulary`` (the head entries the int8 encoder computes,
-a file in the model's folder), ``rerank`` (CrossEncoder scoring in length-sorted batches),
+a file in the model's folder), ``project_vocabulary`` (those plus what a project's own
+questions make fire, kept in the project), ``rerank`` (CrossEncoder scoring in length-sorted batches),
 ``onnx_rerank`` (the int8 reranker in ONNX Runtime). Those that import torch are imported by
 name where needed, so this face stays light for the GUI.
 """

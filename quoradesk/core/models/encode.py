@@ -69,7 +69,7 @@ class SpladeHeadEncoder:
         self._pads_like_preprocess: bool | None = None  # see tokenize (checked on first use)
         self._bf16_copy: tuple | None = None  # see bf16_modules
         self._int8_copy: tuple | None = None  # see int8_head
-        self._int8_active: tuple | None = None  # see int8_head(active=True)
+        self._int8_restricted: list = []  # see int8_head(columns): [(columns, their rows)]
         self._int8_body: tuple | None = None  # see int8_body
         self._params: list | None = None  # see _weights_stamp
         self._active_columns: tuple | None = None  # see active_columns: (folder, its columns)
@@ -141,11 +141,11 @@ class SpladeHeadEncoder:
             self._params = list(self.model.parameters())
         return weights_stamp(self.model, self._params)
 
-    def int8_head(self, active: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def int8_head(self, columns: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(weight, scales, bias): the MLM head's 30,522 x hidden matrix in int8 with one float32
         scale per vocabulary row (symmetric, per output channel), and its float32 bias, made once
-        and again when the weights change. See ``encode_batch``'s ``int8``. ``active``: only the
-        rows of ``active_columns`` (the int8 body's restricted head)."""
+        and again when the weights change. See ``encode_batch``'s ``int8``. ``columns``: only
+        those rows (the int8 body's restricted head), kept for the last few sets asked for."""
         stamp = self._weights_stamp()
         with self._copies_lock:
             if self._int8_copy is None or self._int8_copy[0] != stamp:
@@ -153,13 +153,16 @@ class SpladeHeadEncoder:
                     weight8, scales = quantise_weight(self.weight)
                     bias = self.bias.detach().float()
                 self._int8_copy = (stamp, (weight8, scales, bias))
-                self._int8_active = None
-            if not active:
+                self._int8_restricted = []
+            if columns is None:
                 return self._int8_copy[1]
-            if self._int8_active is None:
-                rows = torch.from_numpy(self.active_columns)
-                self._int8_active = tuple(t[rows].contiguous() for t in self._int8_copy[1])
-            return self._int8_active
+            for kept, rows in self._int8_restricted:
+                if kept is columns or np.array_equal(kept, columns):
+                    return rows
+            rows = tuple(t[torch.from_numpy(columns)].contiguous() for t in self._int8_copy[1])
+            # A model's own active vocabulary and a project's or two (a run beside Ask).
+            self._int8_restricted = [(columns, rows), *self._int8_restricted[:3]]
+            return rows
 
     @property
     def active_columns(self) -> np.ndarray | None:
@@ -217,7 +220,8 @@ class SpladeHeadEncoder:
             return self._bf16_copy[1]
 
     def encode_batch(self, texts: list[str], features: dict | None = None, *, bf16: bool = False,
-                     int8: bool = False, int8_body: bool = False) -> sparse.csr_matrix:
+                     int8: bool = False, int8_body: bool = False,
+                     vocabulary: np.ndarray | None = None) -> sparse.csr_matrix:
         """One batch's SPLADE vectors, as float32 CSR rows in the order given (``features``:
         its inputs already tokenised, see ``tokenize``; ``bf16``, ``int8``, ``int8_body``: see
         ``encode_batches``).
@@ -228,8 +232,9 @@ class SpladeHeadEncoder:
         that product fails (a torch without it) the batch is encoded with the float head.
 
         ``int8_body`` (on a CPU, with ``int8``): the body's linear layers in int8 too
-        (``int8_body()``), and the head restricted to ``active_columns`` plus each question's
-        own tokens."""
+        (``int8_body()``), and the head restricted to ``vocabulary`` (sorted vocabulary ids: a
+        project's, ``project_vocabulary``; all of them for the whole head), by default to
+        ``active_columns``, plus each question's own tokens."""
         if features is None:
             features = self.model.preprocess(texts)  # the model's own tokenisation and truncation
         device = self.weight.device
@@ -239,7 +244,7 @@ class SpladeHeadEncoder:
         if cpu_int8 and int8_body:
             try:
                 with torch.inference_mode():
-                    return self._encode_int8_body(inputs)
+                    return self._encode_int8_body(inputs, vocabulary)
             except RuntimeError:  # no int8 product in this torch build or on this CPU
                 self._int8_works = cpu_int8 = False
         body, transform, weight, bias = self.bf16_modules() if cpu_bf16 else (
@@ -260,19 +265,19 @@ class SpladeHeadEncoder:
                 pooled = self._pool_float(hidden, transform, weight, bias)
             return _relu_log1p_csr(pooled)
 
-    def _encode_int8_body(self, inputs: dict) -> sparse.csr_matrix:
-        """``encode_batch`` with the int8 body: the head over the active vocabulary (all of it
-        when the model has none) and, for each question, its own tokens outside it (not its
-        neighbours' in the batch: a question's vector does not depend on its batch)."""
+    def _encode_int8_body(self, inputs: dict, vocabulary: np.ndarray | None = None) -> sparse.csr_matrix:
+        """``encode_batch`` with the int8 body: the head over ``vocabulary`` or the active one
+        (all of it when the model has none) and, for each question, its own tokens outside it
+        (not its neighbours' in the batch: a question's vector does not depend on its batch)."""
         hidden = self.int8_body()(**inputs).last_hidden_state
         mask = inputs["attention_mask"].bool()
         hidden = torch.where(mask.unsqueeze(-1), hidden, hidden[:, :1])  # as in encode_batch
-        columns = self.active_columns
-        if columns is None:
+        columns = self.active_columns if vocabulary is None else vocabulary
+        if columns is None or len(columns) == self.weight.shape[0]:
             return _relu_log1p_csr(self._pool_int8(hidden, self.transform))
-        # The transform once, for the active head and the batch's other tokens alike.
+        # The transform once, for the restricted head and the batch's other tokens alike.
         hidden = self.transform(hidden)
-        pooled = self._pool_int8(hidden, _unchanged, self.int8_head(active=True))
+        pooled = self._pool_int8(hidden, _unchanged, self.int8_head(columns))
         tokens = np.unique(inputs["input_ids"][mask].numpy())
         extra = np.setdiff1d(tokens, columns, assume_unique=True)
         if len(extra):
@@ -310,7 +315,7 @@ class SpladeHeadEncoder:
         scale per question instead would skip a pass over the products (5% faster) but moved
         the vectors 10x further from float32's (median cosine 0.9975 against 0.9997; another
         nearest question for 1.9% of questions against 0.7%). ``head``: other rows of
-        ``int8_head`` (the active vocabulary's), in the order of the result's columns."""
+        ``int8_head`` (a restricted head's), in the order of the result's columns."""
         weight8, scales, bias = head or self.int8_head()
 
         def quantise(tokens):
@@ -372,7 +377,8 @@ def token_counts(tokenizer, max_length: int | None, texts: list[str],
 
 
 def encode_batches(model, texts: list[str], batch_size: int = 32, *, bf16: bool = False,
-                   int8: bool = False, int8_body: bool = False) -> Iterator[tuple[np.ndarray, sparse.csr_matrix]]:
+                   int8: bool = False, int8_body: bool = False,
+                   vocabulary: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, sparse.csr_matrix]]:
     """Yield ``(positions in texts, their CSR rows)`` a batch at a time. Batches are cut from
     the texts sorted by token count, longest first, so little padding is computed; a caller
     that stops between batches (a cancel) loses at most one batch. ``rows_in_order`` puts the
@@ -391,8 +397,9 @@ def encode_batches(model, texts: list[str], batch_size: int = 32, *, bf16: bool 
     Only the fast layout has it (other models encode as without it).
 
     ``int8_body`` (with ``int8``, on a CPU): the transformer body's linear layers in int8 too
-    (``int8_body``), and the head restricted to the model's active vocabulary
-    (``active_vocabulary``; see ``SpladeHeadEncoder.encode_batch``)."""
+    (``int8_body``), and the head restricted to ``vocabulary`` (a project's:
+    ``project_vocabulary``), else to the model's active vocabulary (``active_vocabulary``; see
+    ``SpladeHeadEncoder.encode_batch``)."""
     # In training mode (dropout on) only the model's own forward is right.
     fast = None if model.training else SpladeHeadEncoder.for_model(model)
     # Sorted by tokens, not characters: on Quora questions batches of 64 sorted by characters
@@ -412,9 +419,10 @@ def encode_batches(model, texts: list[str], batch_size: int = 32, *, bf16: bool 
             yield positions, rows
         elif encoded is not None:
             yield positions, fast.encode_batch(batch, fast.features(encoded, positions), bf16=bf16, int8=int8,
-                                               int8_body=int8_body)
+                                               int8_body=int8_body, vocabulary=vocabulary)
         else:
-            yield positions, fast.encode_batch(batch, bf16=bf16, int8=int8, int8_body=int8_body)
+            yield positions, fast.encode_batch(batch, bf16=bf16, int8=int8, int8_body=int8_body,
+                                               vocabulary=vocabulary)
 
 
 def _on_cpu(model) -> bool:
@@ -444,17 +452,19 @@ def _model_encode(model, texts: list[str], batch_size: int) -> sparse.csr_matrix
 
 
 def encode_csr(model, texts: list[str], batch_size: int = 32, *, reference: bool = False,
-               bf16: bool = False, int8: bool = False, int8_body: bool = False) -> sparse.csr_matrix:
+               bf16: bool = False, int8: bool = False, int8_body: bool = False,
+               vocabulary: np.ndarray | None = None) -> sparse.csr_matrix:
     """SPLADE vectors of ``texts`` as float32 CSR rows, in the order given.
 
     ``reference=True`` forces one plain ``SparseEncoder.encode`` call (what the benchmarks
-    compare with); ``bf16``, ``int8``, ``int8_body``: see ``encode_batches``.
+    compare with); ``bf16``, ``int8``, ``int8_body``, ``vocabulary``: see ``encode_batches``.
     """
     if not texts:
         return sparse.csr_matrix((0, model.get_embedding_dimension()), dtype=np.float32)
     if reference:
         return _model_encode(model, texts, batch_size)
-    return rows_in_order(list(encode_batches(model, texts, batch_size, bf16=bf16, int8=int8, int8_body=int8_body)))
+    return rows_in_order(list(encode_batches(model, texts, batch_size, bf16=bf16, int8=int8, int8_body=int8_body,
+                                             vocabulary=vocabulary)))
 
 
 def to_torch_sparse(row: sparse.spmatrix) -> torch.Tensor:

@@ -1,15 +1,36 @@
-"""The project's stored SPLADE encodings: one CSR row per question and model (``Store``'s)."""
+"""The project's stored SPLADE encodings: one CSR row per question and model (``Store``'s), and
+the vocabulary its int8 encoder computes for each model (``models.project_vocabulary``)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 from scipy import sparse
 
 from .writes import ProjectError, _writes
 
+VOCABULARY_META = "encoding_vocabulary:"  # + a model key: a meta row per model
+
 
 class EncodingsMixin:
     """Store methods over the ``encodings`` table (``self.db``: the project's Database)."""
+
+    def encoding_vocabulary(self, model_key: str) -> np.ndarray | None:
+        """The vocabulary ids the int8 encoder computes for this model in this project (sorted
+        int64; ``save_encoding_vocabulary``), or None: none kept (or unreadable)."""
+        raw = self.meta(VOCABULARY_META + model_key)
+        try:
+            columns = np.asarray(json.loads(raw)["columns"], dtype=np.int64) if raw else None
+        except (ValueError, KeyError, TypeError):
+            return None
+        return columns if columns is not None and columns.ndim == 1 and len(columns) else None
+
+    def save_encoding_vocabulary(self, model_key: str, columns: np.ndarray, fitted_on: int) -> None:
+        """Keep the project's vocabulary for this model (fitted on ``fitted_on`` questions): the
+        runs, resumes and Ask after the first encode with it, so its vectors stay comparable."""
+        self.set_meta(VOCABULARY_META + model_key,
+                      json.dumps({"columns": [int(c) for c in columns], "fitted_on": int(fitted_on)}))
 
     def missing_encodings(self, model_key: str, ids: np.ndarray) -> np.ndarray:
         have = {

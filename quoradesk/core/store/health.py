@@ -23,6 +23,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .encodings import VOCABULARY_META
 from .labels import journal_path, read_journal
 from .project import SQLITE_MAGIC, Store, connect_read_only
 from .writes import ProjectError
@@ -205,6 +206,8 @@ def repair_project(path: str | Path, out: str | Path) -> RepairResult:
                     f"insert or ignore into {table} ({', '.join(target)}) values ({', '.join('?' * len(target))})",
                     [tuple(r[i] for i in keep) for r in rows])
             result.tables[table] = (len(rows), lost)
+        if conn is not None:
+            _copy_vocabularies(conn, store, result)
         # Orphans first: a question the journal brings back must not take an id that a
         # recovered row still names for the question the damage took.
         _drop_orphans(store, result)
@@ -217,6 +220,18 @@ def repair_project(path: str | Path, out: str | Path) -> RepairResult:
     if not report.healthy:  # rows kept that refer to rows lost: said, not hidden
         result.notes += [f"in the recovered project: {p}" for p in report.problems]
     return result
+
+
+def _copy_vocabularies(conn, store, result: RepairResult) -> None:
+    """The int8 encoder's project vocabularies (meta rows): the recovered encodings were made
+    with them, and the runs and Ask after the repair go on with them."""
+    try:
+        rows = conn.execute("select key, value from meta where key like ?", [VOCABULARY_META + "%"]).fetchall()
+    except sqlite3.DatabaseError as exc:
+        result.notes.append(f"the encoders' project vocabularies: not readable ({exc}); the next run fits them again")
+        return
+    for key, value in rows:
+        store.set_meta(key, value)
 
 
 def _padded_copy(src: Path, dst: Path, result: RepairResult) -> Path:
