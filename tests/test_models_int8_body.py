@@ -91,7 +91,8 @@ def test_a_projects_vocabulary_brings_back_what_its_own_questions_make_fire(samp
     """The default model's active vocabulary is fitted on Quora: the sample's off-Quora words
     lose their expansions ("How can I repair a dripping tap?": "taps", which fires on two of
     its questions; "drip", on this one alone, stays out). Fitted on the project's questions,
-    those entries are computed, and the vectors move closer to the whole head's."""
+    those entries are computed, and the vectors move closer to the whole head's. Entries that
+    fire on the project's questions no more often than on Quora's stay out (the rate rule)."""
     from quoradesk.core.models.project_vocabulary import fit_project_vocabulary, sample_positions
 
     model = models.load_sparse_encoder(models.sparse_model_path("distilled"), "cpu")
@@ -101,6 +102,8 @@ def test_a_projects_vocabulary_brings_back_what_its_own_questions_make_fire(samp
     vocabulary = fit_project_vocabulary(model, sample)
     added = np.setdiff1d(vocabulary, active)
     assert 50 < len(added) < 2000  # a few hundred entries, not the whole head
+    plain = fit_project_vocabulary(model, sample, over_training=0)  # every entry firing on 2
+    assert np.all(np.isin(vocabulary, plain)) and len(plain) > len(vocabulary)
     tap = next(i for i, q in enumerate(sample) if "dripping tap" in q)
     ids = [model.tokenizer.convert_tokens_to_ids("taps")]
     assert all(i in added for i in ids) and model.tokenizer.convert_tokens_to_ids("drip") not in vocabulary
@@ -159,6 +162,8 @@ def test_an_active_vocabulary_belongs_to_the_weights_it_was_fitted_on(tmp_path, 
     # Every entry counted is one the sample's vectors use at least twice.
     counts = np.bincount(vectors.indices, minlength=30522)
     assert np.array_equal(columns, np.flatnonzero(counts >= 2)) and 0 < len(columns) < 30522
+    kept, questions = active_vocabulary.load_counts(folder)  # (what project_vocabulary compares with)
+    assert np.array_equal(kept, counts) and questions == len(sample)
     fresh = models.load_sparse_encoder(folder, "cpu")
     assert np.array_equal(SpladeHeadEncoder.for_model(fresh).active_columns, columns)
     # Changed in memory (training): the file is not this model's any more.
@@ -171,7 +176,7 @@ def test_an_active_vocabulary_belongs_to_the_weights_it_was_fitted_on(tmp_path, 
     # Changed on disk (retrained into the same folder): its key no longer matches.
     config = folder / "config_sentence_transformers.json"
     config.write_text(config.read_text().replace("}", ', "retrained": true}', 1))
-    assert active_vocabulary.load(folder) is None
+    assert active_vocabulary.load(folder) is None and active_vocabulary.load_counts(folder) is None
     # A damaged file is no file: the whole head, never an error.
     active_vocabulary.fit(folder, vectors)
     (folder / active_vocabulary.FILE_NAME).write_bytes(b"not a numpy file")

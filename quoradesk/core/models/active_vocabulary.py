@@ -8,6 +8,7 @@ Usage::
     vectors = encode_csr(model, training_questions)            # the whole head's vectors
     active_vocabulary.fit(folder, vectors)                    # once, into the model's folder
     columns = active_vocabulary.load(folder)                  # sorted ids, or None
+    counts, questions = active_vocabulary.load_counts(folder) # how often each entry fired
 
 Why: the MLM head scores all 30,522 entries at every position, and is half the accurate
 SPLADE's arithmetic; on Quora questions about 20,000 entries ever fire, and the 16,700 that fire
@@ -47,14 +48,30 @@ def load(folder: str | Path) -> np.ndarray | None:
     return columns if columns.ndim == 1 and len(columns) else None
 
 
+def load_counts(folder: str | Path) -> tuple[np.ndarray, int] | None:
+    """(on how many training questions each vocabulary entry fired, how many there were) from
+    the folder's file, for its present weights; None without one (or from before the counts
+    were kept). ``project_vocabulary`` compares a project's questions with them."""
+    from .paths import model_key
+
+    try:
+        with np.load(Path(folder) / FILE_NAME, allow_pickle=False) as saved:
+            if str(saved["model_key"]) != model_key(folder):
+                return None
+            return saved["counts"].astype(np.int64), int(saved["questions"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def fit(folder: str | Path, vectors, min_questions: int = MIN_QUESTIONS) -> np.ndarray:
     """Write into ``folder`` the entries that fire on at least ``min_questions`` of ``vectors``
     (scipy CSR rows: the folder's model's vectors of its training questions, encoded with the
-    whole head, ``encode.encode_csr``); return them."""
+    whole head, ``encode.encode_csr``), and how often each entry fired; return the entries."""
     from .paths import model_key
 
     counts = np.bincount(vectors.indices, minlength=vectors.shape[1])
     columns = np.flatnonzero(counts >= min_questions).astype(np.int32)
     np.savez(Path(folder) / FILE_NAME, columns=columns, model_key=np.array(model_key(folder)),
-             min_questions=np.array(min_questions), questions=np.array(vectors.shape[0]))
+             min_questions=np.array(min_questions), questions=np.array(vectors.shape[0]),
+             counts=counts.astype(np.int32))
     return columns
