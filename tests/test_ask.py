@@ -441,6 +441,7 @@ def test_a_run_keeps_the_projects_vocabulary_and_ask_and_later_runs_encode_with_
         active = SpladeHeadEncoder.for_model(job.encoder()).active_columns
         taps = job.encoder().tokenizer.convert_tokens_to_ids("taps")
         assert kept is not None and np.all(np.isin(active, kept)) and taps in kept and taps not in active
+        assert f"{len(kept) - len(active):,} vocabulary entries this project's questions use" in store.get_run(job.run_record.id).note
         tap_id = store._ids_for_texts([tap])[tap]
         assert store.load_encodings(job.sparse_key, [tap_id], 30522)[0, taps] > 0
         again = AskService(store, reranker=False).ask(tap).matches[0]

@@ -283,28 +283,33 @@ class MiningJob:
         chunks = [(chunk, new) for chunk in encode_chunks(ids, self.store.texts(ids), self.params.chunk_size)
                   if (new := sum(int(q) in missing for q in chunk))]
         if chunks:
-            self.vocabulary = self._project_vocabulary(ids)
+            self.vocabulary = self._project_vocabulary(run, ids)
         encode = self._encode_on_ray if self.ray_pool else self._encode_here
         finished = yield from encode(run, chunks, done, total, started, at_start)
         if finished:
             self.store.update_run(run.id, stage="search")
         return finished
 
-    def _project_vocabulary(self, ids: np.ndarray) -> np.ndarray | None:
+    def _project_vocabulary(self, run: Run, ids: np.ndarray) -> np.ndarray | None:
         """The vocabulary the int8 encoder computes in this project (models.project_vocabulary):
         the one the project keeps for this model, else one fitted now on its questions and kept
-        (so a resume, a later run and Ask encode alike); None without the int8 body."""
+        (so a resume, a later run and Ask encode alike; the run's note says what it added);
+        None without the int8 body."""
         if not self.params.encode_int8_body:
             return None
         kept = self.store.encoding_vocabulary(self.sparse_key)
         if kept is not None:
             return kept
+        from ..models.encode import SpladeHeadEncoder
         from ..models.project_vocabulary import fit_project_vocabulary, sample_positions
 
         picked = ids[sample_positions(len(ids))]
         columns = fit_project_vocabulary(self.encoder(), self.store.texts(picked))
         if columns is not None:
             self.store.save_encoding_vocabulary(self.sparse_key, columns, len(picked))
+            active = SpladeHeadEncoder.for_model(self.encoder()).active_columns
+            self._add_note(run.id, f"int8 encoder: {len(columns) - len(active):,} vocabulary entries this project's "
+                                   f"questions use beyond the model's {len(active):,} (fitted on {len(picked):,} of them)")
         return columns
 
     def _encode_here(self, run: Run, chunks, done, total, started, at_start):
