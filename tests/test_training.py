@@ -256,6 +256,12 @@ def test_distillation_pairs_are_neighbours_scored_by_the_teacher(split, encoder)
     pairs = list(zip(scored.q1, scored.q2, strict=True))
     assert len(set(pairs)) == len(pairs) and all(a < b for a, b in pairs)
     assert set(scored.q1) | set(scored.q2) <= texts  # training questions only
+    # ``extra``'s pairs join as they are (the CrossEncoder student's swapped comparisons): their
+    # questions get no neighbours of their own.
+    other = train.subset(list(range(60, 63)))
+    widened = training.teacher_pairs(few, encoder, teacher, top_k=2, extra=other)
+    assert set(zip(widened.q1, widened.q2, strict=True)) == set(pairs) | {
+        (min(a, b), max(a, b)) for a, b in zip(other.q1, other.q2, strict=True)}
     # Every labelled pair is in, and the teacher ranks duplicates above non-duplicates.
     by_pair = dict(zip(pairs, scored.scores, strict=True))
     labelled = [(min(a, b), max(a, b), y) for a, b, y in zip(few.q1, few.q2, few.labels, strict=True)]

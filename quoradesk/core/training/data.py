@@ -163,11 +163,14 @@ def split_held_out(pairs: LabelledPairs, fraction: float = 0.15, seed: int = 12)
 
 def teacher_pairs(
     train: LabelledPairs, encoder, teacher, top_k: int = 3, *, batch_size: int = 64,
+    extra: LabelledPairs | None = None, what: str = "pairs",
     stop: threading.Event | None = None, on_progress: Callable[[int, int], None] | None = None,
 ) -> ScoredPairs:
     """Distillation pairs: each training question's ``top_k`` nearest neighbours among the
     training questions (by the SPLADE ``encoder``, cosine), scored by the ``teacher``
-    CrossEncoder, plus the labelled pairs themselves, also scored by the teacher.
+    CrossEncoder, plus the labelled pairs themselves (and ``extra``'s, whose questions get no
+    neighbours of their own: the CrossEncoder's swapped comparisons), also scored by the
+    teacher; unique, in sorted order. ``what`` names them in a stop's message.
 
     These are the pairs mining has to order (near neighbours, most of them not duplicates).
     Measured on a validation split (scripts/train_default_models.py): MNRL plus this loss
@@ -176,9 +179,10 @@ def teacher_pairs(
     so a held-out split stays unseen.
     """
     pairs = set(neighbour_pairs(encoder, sorted(set(train.q1) | set(train.q2)), top_k))
-    pairs |= {(x, y) if x < y else (y, x) for x, y in zip(train.q1, train.q2, strict=True)}
+    for labelled in (train, extra) if extra is not None else (train,):
+        pairs |= {(x, y) if x < y else (y, x) for x, y in zip(labelled.q1, labelled.q2, strict=True)}
     pairs = sorted(pairs)
-    scores = teacher_scores(teacher, pairs, batch_size, stop=stop, on_progress=on_progress)
+    scores = teacher_scores(teacher, pairs, batch_size, what=what, stop=stop, on_progress=on_progress)
     return ScoredPairs([p[0] for p in pairs], [p[1] for p in pairs], scores)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .data import LabelledPairs, TrainingError, neighbour_pairs, teacher_scores
+from .data import LabelledPairs, TrainingError, teacher_pairs
 from .distil import keep_layers
 from .events import TrainEvent
 from .negatives import swapped_comparisons
@@ -65,13 +65,9 @@ def cross_teacher_pairs(train: LabelledPairs, splade, teacher, top_k: int, *, st
     """Each training question's ``top_k`` nearest training questions by the SPLADE (as mining
     finds candidates), the labelled pairs and their swapped comparisons, as unique pairs labelled
     with the ``teacher``'s probability."""
-    pairs = set(neighbour_pairs(splade, sorted(set(train.q1) | set(train.q2)), top_k))
-    swaps = swapped_comparisons(train)
-    for q1, q2 in ((train.q1, train.q2), (swaps.q1, swaps.q2)):
-        pairs |= {(a, b) if a < b else (b, a) for a, b in zip(q1, q2, strict=True)}
-    pairs = sorted(pairs)
-    scores = teacher_scores(teacher, pairs, 64, what="the distillation pairs", stop=stop, on_progress=on_progress)
-    return LabelledPairs([a for a, _ in pairs], [b for _, b in pairs], scores, train.source)
+    scored = teacher_pairs(train, splade, teacher, top_k, extra=swapped_comparisons(train),
+                           what="the distillation pairs", stop=stop, on_progress=on_progress)
+    return LabelledPairs(scored.q1, scored.q2, scored.scores, train.source)
 
 
 def distil_cross(teacher_dir: str | Path, train: LabelledPairs, held_out: LabelledPairs | None, out_dir: str | Path,
