@@ -31,8 +31,9 @@ FILE_NAME = "quoradesk_active_vocabulary.npz"  # not a .json: models.model_key l
 MIN_QUESTIONS = 5
 
 
-def load(folder: str | Path) -> np.ndarray | None:
-    """The folder's active vocabulary (sorted int64 ids) for its present weights, else None."""
+def _saved(folder: str | Path, *names: str) -> tuple | None:
+    """Those arrays of the folder's file, if it was fitted on the present weights; else None
+    (no file, another model's, damaged, or from before an array was kept)."""
     from .paths import model_key
 
     file = Path(folder) / FILE_NAME
@@ -42,25 +43,24 @@ def load(folder: str | Path) -> np.ndarray | None:
         with np.load(file, allow_pickle=False) as saved:
             if str(saved["model_key"]) != model_key(folder):
                 return None
-            columns = saved["columns"].astype(np.int64)
+            return tuple(saved[name] for name in names)
     except (OSError, ValueError, KeyError):
         return None  # a damaged file: the whole head, as without one
-    return columns if columns.ndim == 1 and len(columns) else None
+
+
+def load(folder: str | Path) -> np.ndarray | None:
+    """The folder's active vocabulary (sorted int64 ids) for its present weights, else None."""
+    saved = _saved(folder, "columns")
+    columns = None if saved is None else saved[0].astype(np.int64)
+    return columns if columns is not None and columns.ndim == 1 and len(columns) else None
 
 
 def load_counts(folder: str | Path) -> tuple[np.ndarray, int] | None:
     """(on how many training questions each vocabulary entry fired, how many there were) from
     the folder's file, for its present weights; None without one (or from before the counts
     were kept). ``project_vocabulary`` compares a project's questions with them."""
-    from .paths import model_key
-
-    try:
-        with np.load(Path(folder) / FILE_NAME, allow_pickle=False) as saved:
-            if str(saved["model_key"]) != model_key(folder):
-                return None
-            return saved["counts"].astype(np.int64), int(saved["questions"])
-    except (OSError, ValueError, KeyError):
-        return None
+    saved = _saved(folder, "counts", "questions")
+    return None if saved is None else (saved[0].astype(np.int64), int(saved[1]))
 
 
 def fit(folder: str | Path, vectors, min_questions: int = MIN_QUESTIONS) -> np.ndarray:
